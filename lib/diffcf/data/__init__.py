@@ -1,0 +1,1 @@
+"""Datasets. Embedded ones (the helix) need no download; real ones read their original file layout."""

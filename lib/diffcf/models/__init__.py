@@ -1,0 +1,1 @@
+"""Models: normalizing flows, classifiers (and, later, regressors, autoencoders, VAEs, GANs)."""

@@ -1,0 +1,257 @@
+"""The counterfactual search: batched gradient ascent in input space X (eq. 4) or latent space Z (eq. 5).
+
+- ``space="x"``: ``x ← x + η ∂f_t/∂x`` gives **adversarial examples** (eq. 4).
+- ``space="z"``: ``z ← z + λ ∂(f∘g)_t/∂z`` from ``z = g⁻¹(x)``, result ``x' = g(z)`` gives
+  **counterfactuals** (eq. 5); with a normalizing flow ``g`` they are *diffeomorphic* counterfactuals.
+
+As in the paper's experiments (§IV), the ascent is done with Adam on a loss (cross-entropy to the
+target class, or ∓ the regression output), and each sample stops at the first step at which its target
+is reached. The whole batch runs at once; a finished sample is **frozen**: its Adam update is masked
+to zero, so momentum accumulated before success cannot move it afterwards. Whether the whole batch is
+done is asked of the device only every ``check_every`` steps (no per-step host synchronisation).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+
+from diffcf.generative import Generator, check_generator
+
+SPACES = ("x", "z")
+
+
+class Target(Protocol):
+    """What the search aims for: a per-sample loss to minimise and a per-sample success test."""
+
+    def loss(self, output: Tensor) -> Tensor: ...
+
+    def reached(self, output: Tensor) -> Tensor: ...
+
+
+class ClassTarget:
+    """Reach class ``t`` with probability above ``confidence`` (Λ): the set ``S_{t,Λ}`` of §II.
+
+    ``t`` is one class for the whole batch or a tensor with one class per sample. Success means
+    ``argmax_j f_j(x) = t`` and ``softmax(f(x))_t > Λ``; the loss is the cross-entropy to ``t``.
+    """
+
+    def __init__(self, t: int | Tensor, confidence: float = 0.99):
+        if not 0.0 < confidence < 1.0:
+            raise ValueError(f"confidence (Λ) must lie in (0, 1), got {confidence}")
+        self.t = torch.as_tensor(t, dtype=torch.long)
+        if self.t.ndim > 1:
+            raise ValueError(f"t must be an int or a 1-d tensor, got shape {tuple(self.t.shape)}")
+        self.confidence = confidence
+
+    def _targets(self, logits: Tensor) -> Tensor:
+        if logits.ndim != 2:
+            raise ValueError(f"a classifier must return (batch, classes) logits, got {tuple(logits.shape)}")
+        n, c = logits.shape
+        t = self.t.to(logits.device).expand(n) if self.t.ndim == 0 else self.t.to(logits.device)
+        if t.shape[0] != n:
+            raise ValueError(f"{t.shape[0]} targets given for a batch of {n}")
+        return t
+
+    def check(self, logits: Tensor) -> None:
+        """Validate the target classes against the classifier's output once, before the search."""
+        t = self._targets(logits)
+        c = logits.shape[1]
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= c):
+            raise ValueError(f"target classes must lie in [0, {c - 1}], got {t.unique().tolist()}")
+
+    def loss(self, logits: Tensor) -> Tensor:
+        return nn.functional.cross_entropy(logits, self._targets(logits), reduction="none")
+
+    def reached(self, logits: Tensor) -> Tensor:
+        t = self._targets(logits)
+        p = logits.softmax(dim=1)
+        p_t = p.gather(1, t[:, None])[:, 0]
+        return (p.argmax(dim=1) == t) & (p_t > self.confidence)
+
+
+class RegressionTarget:
+    """Push a scalar output ``r`` (shape ``(batch,)`` or ``(batch, 1)``) past ``threshold``:
+    maximise until ``r > threshold`` or minimise until ``r < threshold`` (Mall, §IV-D)."""
+
+    def __init__(self, threshold: float | Tensor, maximize: bool | Tensor = True):
+        self.threshold = torch.as_tensor(threshold, dtype=torch.float32)
+        self.maximize = torch.as_tensor(maximize, dtype=torch.bool)
+
+    @staticmethod
+    def _flat(r: Tensor) -> Tensor:
+        if r.ndim == 2 and r.shape[1] == 1:
+            r = r[:, 0]
+        if r.ndim != 1:
+            raise ValueError(f"a regressor must return (batch,) or (batch, 1), got {tuple(r.shape)}")
+        return r
+
+    def check(self, output: Tensor) -> None:
+        self._flat(output)
+
+    def loss(self, output: Tensor) -> Tensor:
+        r = self._flat(output)
+        return torch.where(self.maximize.to(r.device), -r, r)
+
+    def reached(self, output: Tensor) -> Tensor:
+        r = self._flat(output)
+        thr = self.threshold.to(r.device, r.dtype)
+        return torch.where(self.maximize.to(r.device), r > thr, r < thr)
+
+
+@dataclass
+class SearchResult:
+    """Outcome of :func:`counterfactual_search` for a batch of ``B`` samples."""
+
+    x: Tensor  # (B, ...) final points in X: at first success, or after max_steps
+    z: Tensor | None  # (B, d) final latents (space "z" only)
+    success: Tensor  # (B,) bool
+    steps: Tensor  # (B,) updates taken until success (max_steps where it failed)
+    seconds: Tensor  # (B,) wall time from the start until the sample finished
+    output: Tensor  # (B, ...) classifier output at the final points
+    trajectory: Tensor | None = None  # (T+1, B, ...) points in X at every step, if recorded
+
+    @property
+    def n_success(self) -> int:
+        return int(self.success.sum())
+
+
+class _MaskedAdam:
+    """Adam (Kingma & Ba) on one tensor whose update is zero wherever ``active`` is False.
+
+    The arithmetic matches ``torch.optim.Adam`` (no weight decay, no amsgrad).
+    """
+
+    def __init__(self, v: Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.lr, (self.b1, self.b2), self.eps = lr, betas, eps
+        self.m = torch.zeros_like(v)
+        self.s = torch.zeros_like(v)
+        self.k = 0
+
+    def step(self, v: Tensor, grad: Tensor, active: Tensor) -> Tensor:
+        self.k += 1
+        self.m.mul_(self.b1).add_(grad, alpha=1 - self.b1)
+        self.s.mul_(self.b2).addcmul_(grad, grad, value=1 - self.b2)
+        bc1, bc2 = 1 - self.b1**self.k, 1 - self.b2**self.k
+        update = (self.lr / bc1) * self.m / (self.s.sqrt() / bc2**0.5 + self.eps)
+        mask = active.reshape(-1, *([1] * (v.ndim - 1)))
+        return v - torch.where(mask, update, torch.zeros_like(update))
+
+
+def counterfactual_search(
+    f: nn.Module,
+    x: Tensor,
+    target: Target,
+    space: str = "z",
+    g: Generator | None = None,
+    lr: float = 5e-3,
+    max_steps: int = 1000,
+    bounds: tuple[float, float] | None = None,
+    record_trajectory: bool = False,
+    check_every: int = 25,
+    progress: bool = False,
+) -> SearchResult:
+    """Gradient ascent for a whole batch in X (adversarials, eq. 4) or in Z (counterfactuals, eq. 5).
+
+    Args:
+        f: the classifier (logits) or regressor; used in eval mode, its weights are not changed.
+        x: the batch of originals, ``(B, ...)``.
+        target: a :class:`ClassTarget` or :class:`RegressionTarget`.
+        space: ``"x"`` (optimise pixels) or ``"z"`` (optimise ``z = g⁻¹(x)``, needs ``g``).
+        g: the generator (``encode``/``decode``) for ``space="z"``.
+        lr: Adam learning rate.
+        max_steps: most updates per sample.
+        bounds: valid range ``(lo, hi)`` of X; points are clipped to it (images), or ``None``.
+        record_trajectory: also return every step's points in X, ``(T+1, B, ...)``.
+        check_every: ask the device whether all samples are done only every this many steps.
+        progress: show a tqdm bar over steps.
+    """
+    if space not in SPACES:
+        raise ValueError(
+            f"space must be 'x' (ascent on the input, eq. 4) or 'z' (ascent on the latent, eq. 5), "
+            f"got {space!r}"
+        )
+    if space == "z":
+        if g is None:
+            raise ValueError("space='z' needs a generator g with encode/decode")
+        check_generator(g)
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if max_steps < 0 or check_every < 1:
+        raise ValueError(f"need max_steps >= 0 and check_every >= 1, got {max_steps}, {check_every}")
+    if bounds is not None and not bounds[0] < bounds[1]:
+        raise ValueError(f"bounds must be (lo, hi) with lo < hi, got {bounds}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or Inf")
+
+    def to_x(v: Tensor) -> Tensor:
+        out = g.decode(v) if space == "z" else v
+        return out.clamp(*bounds) if bounds is not None else out
+
+    with torch.no_grad():
+        v = g.encode(x) if space == "z" else x.clone()
+        if bounds is not None and space == "x":
+            v = v.clamp(*bounds)
+    if not torch.isfinite(v).all():
+        raise FloatingPointError("g.encode(x) produced NaN/Inf: is x in the range the flow was trained on?")
+
+    n = x.shape[0]
+    device = x.device
+    active = torch.ones(n, dtype=torch.bool, device=device)
+    steps = torch.full((n,), max_steps, dtype=torch.long, device=device)
+    adam = _MaskedAdam(v, lr)
+    stamps: list[float] = []
+    trajectory: list[Tensor] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=max_steps, desc=f"search in {space.upper()}", leave=False)
+
+    t0 = time.perf_counter()
+    for k in range(max_steps + 1):
+        v = v.detach().requires_grad_(True)
+        x_k = to_x(v)
+        out = f(x_k)
+        if k == 0:
+            target.check(out)
+        reached = target.reached(out).detach()
+        newly = active & reached
+        steps = torch.where(newly, torch.full_like(steps, k), steps)
+        active = active & ~reached
+        stamps.append(time.perf_counter() - t0)
+        if record_trajectory:
+            trajectory.append(x_k.detach())
+        if k == max_steps:
+            break
+        if k % check_every == 0:
+            if bar is not None:
+                bar.update(k - bar.n)
+            if not bool(active.any()):  # the only host synchronisation, every check_every steps
+                break
+        (grad,) = torch.autograd.grad(target.loss(out).sum(), v)
+        with torch.no_grad():
+            v = adam.step(v.detach(), grad, active)
+    if bar is not None:
+        bar.close()
+
+    with torch.no_grad():
+        x_final = to_x(v.detach())
+        out_final = f(x_final)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    stamp_t = torch.tensor(stamps, device=device)
+    success = ~active
+    return SearchResult(
+        x=x_final,
+        z=v.detach() if space == "z" else None,
+        success=success,
+        steps=steps,
+        seconds=stamp_t[steps.clamp(max=len(stamps) - 1)],
+        output=out_final,
+        trajectory=torch.stack(trajectory) if record_trajectory else None,
+    )

@@ -1,0 +1,107 @@
+"""Small shared helpers: seeding, paths, atomic writes, the results contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed ``random``, ``numpy`` and ``torch``; return a fresh ``torch.Generator`` seeded alike.
+
+    Every notebook calls this in its first code cell (STYLE.md, convention 4).
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def project_root() -> Path:
+    """The repository root: ``$DIFFCF_ROOT`` if set, else the folder holding ``pyproject.toml``
+    above this package (editable install), else the current directory."""
+    env = os.environ.get("DIFFCF_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve().parents[2]
+    if (here / "pyproject.toml").exists():
+        return here
+    return Path.cwd()
+
+
+def data_root() -> Path:
+    """Where datasets live: ``$DIFFCF_DATA`` (default ``<root>/data``)."""
+    return Path(os.environ.get("DIFFCF_DATA", project_root() / "data")).resolve()
+
+
+def figure_dir(stem: str) -> Path:
+    """``figures/<notebook stem>/``, created if missing (STYLE.md, convention 8)."""
+    d = project_root() / "figures" / stem
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place.
+
+    A crash half-way never leaves a truncated file at ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; checkpoints and figures are shared files
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    atomic_write(Path(path), lambda p: p.write_text(text))
+
+
+def save_results(stem: str, results: dict[str, float | int | bool]) -> Path:
+    """The results contract: write ``figures/<stem>/results.json`` (a flat object of numbers)."""
+    flat: dict[str, float | int | bool] = {}
+    for key, value in results.items():
+        if isinstance(value, torch.Tensor):
+            value = value.item()
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not isinstance(value, bool | int | float):
+            raise TypeError(f"results[{key!r}] must be a number, got {type(value).__name__}")
+        flat[key] = value
+    path = figure_dir(stem) / "results.json"
+    write_json(path, flat)
+    return path
+
+
+def save_figure(fig, stem: str, name: str, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as ``figures/<stem>/<name>.png`` (atomically)."""
+    path = figure_dir(stem) / f"{name}.png"
+    atomic_write(path, lambda p: fig.savefig(p, dpi=dpi, bbox_inches="tight", format="png"))
+    return path
+
+
+def get_device(prefer: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when available, else CPU; ``"cpu"``/``"cuda"`` force one."""
+    if prefer not in {"auto", "cpu", "cuda"}:
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {prefer!r}")
+    if prefer == "auto":
+        prefer = "cuda" if torch.cuda.is_available() else "cpu"
+    if prefer == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' was asked for, but torch sees no CUDA device")
+    return torch.device(prefer)

@@ -1,0 +1,290 @@
+"""Named models: train once, then load verified checkpoints (``data/checkpoints`` + ``manifest.json``).
+
+Every model has a name, a builder with its parameters and a training recipe. ``load_or_train(name)``
+loads ``<name>.pt`` after checking its sha256 against the manifest (``torch.load(weights_only=True)``),
+or trains it with the recipe when asked (``retrain=True``) or when no checkpoint exists. The manifest
+records, per model: file, sha256, bytes, the command and parameters that made it, training time,
+device and key metrics. Files are written atomically.
+
+Command line::
+
+    python -m diffcf.zoo list
+    python -m diffcf.zoo train helix_flow helix_classifier   # or: make checkpoints
+    python -m diffcf.zoo verify
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from diffcf.utils import atomic_write, get_device, project_root, seed_everything, write_json
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unknown, or does not match its manifest entry."""
+
+
+@dataclass
+class ModelSpec:
+    """A named model: ``build(**params)`` makes it, ``train(model, device, **train_params)`` trains it
+    in place and returns its key metrics."""
+
+    name: str
+    build: Callable[..., nn.Module]
+    params: dict[str, Any]
+    train: Callable[..., dict[str, float]]
+    train_params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def checkpoint_dir() -> Path:
+    """``$DIFFCF_CHECKPOINTS`` or ``<root>/data/checkpoints``."""
+    return Path(os.environ.get("DIFFCF_CHECKPOINTS", project_root() / "data" / "checkpoints"))
+
+
+def _manifest_path() -> Path:
+    return checkpoint_dir() / "manifest.json"
+
+
+def read_manifest() -> dict[str, dict[str, Any]]:
+    path = _manifest_path()
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path} is not valid JSON ({err}); restore it from git") from err
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _spec(name: str) -> ModelSpec:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
+    """Load the checkpoint of ``name`` after verifying its sha256 against the manifest."""
+    spec = _spec(name)
+    entry = read_manifest().get(name)
+    path = checkpoint_dir() / f"{name}.pt"
+    if entry is None or not path.exists():
+        raise CheckpointError(
+            f"no checkpoint for {name!r} in {checkpoint_dir()}: run `make checkpoints` "
+            f"or load_or_train({name!r}, retrain=True)"
+        )
+    digest = sha256_file(path)
+    if digest != entry["sha256"]:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupted or was changed: sha256 {digest[:12]}… does not match "
+            f"the manifest's {entry['sha256'][:12]}…. Restore it (git checkout -- {path.name}) "
+            f"or retrain it with load_or_train({name!r}, retrain=True)"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = spec.build(**entry.get("params", spec.params))
+    model.load_state_dict(state)
+    model.eval()
+    return model.to(device)
+
+
+def train_and_save(name: str, device: str | torch.device = "auto") -> nn.Module:
+    """Train ``name`` with its recipe, write ``<name>.pt`` atomically and update the manifest."""
+    spec = _spec(name)
+    dev = get_device(device) if isinstance(device, str) else device
+    seed_everything(spec.train_params.get("seed", 0))
+    model = spec.build(**spec.params).to(dev)
+    start = time.perf_counter()
+    metrics = spec.train(model, dev, **spec.train_params)
+    seconds = time.perf_counter() - start
+    model.eval()
+    path = checkpoint_dir() / f"{name}.pt"
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda p: torch.save(state, p))
+    manifest = read_manifest()
+    manifest[name] = {
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "bytes": path.stat().st_size,
+        "description": spec.description,
+        "command": f"python -m diffcf.zoo train {name}",
+        "params": spec.params,
+        "train_params": spec.train_params,
+        "train_seconds": round(seconds, 1),
+        "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "metrics": metrics,
+    }
+    write_json(_manifest_path(), manifest)
+    return model
+
+
+def load_or_train(
+    name: str, retrain: bool = False, device: str | torch.device = "cpu", verbose: bool = True
+) -> nn.Module:
+    """Load ``name`` from its verified checkpoint, or train it (``retrain=True`` or none shipped).
+
+    A checkpoint whose hash does not match is never silently retrained: that raises
+    :class:`CheckpointError`, so a corrupted file is noticed.
+    """
+    path = checkpoint_dir() / f"{name}.pt"
+    if not retrain and path.exists():
+        if verbose:
+            print(f"Found pretrained model {name!r}, loading (sha256 verified).")
+        return load(name, device)
+    if verbose:
+        print(f"Training {name!r} with its recipe (this is what `make checkpoints` runs)…")
+    model = train_and_save(name, device=device)
+    return model.to(device)
+
+
+def manifest_entry(name: str) -> dict[str, Any]:
+    """The manifest entry of ``name`` (metrics, training time, device, …)."""
+    _spec(name)
+    entry = read_manifest().get(name)
+    if entry is None:
+        raise CheckpointError(f"{name!r} has no manifest entry yet: train it first")
+    return entry
+
+
+def frozen(model: nn.Module) -> nn.Module:
+    """Eval mode and no parameter gradients: models are fixed during a counterfactual search."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# Recipes of the named models
+# --------------------------------------------------------------------------------------------
+
+
+def _train_helix_flow(flow: nn.Module, device: torch.device, steps: int, batch_size: int,
+                      lr: float, seed: int) -> dict[str, float]:
+    from diffcf.data.helix import distance_to_helix, sample_helix
+    from diffcf.training import fit, nll_loss
+
+    gen = torch.Generator().manual_seed(seed)
+
+    def batches():
+        while True:
+            yield (sample_helix(batch_size, gen)[0].to(device),)
+
+    fit(flow, batches(), nll_loss, steps=steps, lr=lr, desc="helix flow")
+    x_test, _ = sample_helix(10_000, torch.Generator().manual_seed(seed + 1000))
+    with torch.no_grad():
+        nll = -flow.log_prob(x_test.to(device)).mean().item()
+        samples = flow.sample(10_000, torch.Generator().manual_seed(seed + 2000)).cpu()
+    return {
+        "test_nll": round(nll, 4),
+        "sample_distance_median": round(distance_to_helix(samples).median().item(), 5),
+    }
+
+
+def _train_helix_classifier(f: nn.Module, device: torch.device, steps: int, batch_size: int,
+                            lr: float, weight_decay: float, seed: int) -> dict[str, float]:
+    from diffcf.data.helix import helix_labels, sample_helix
+    from diffcf.training import accuracy, cross_entropy_loss, fit
+
+    gen = torch.Generator().manual_seed(seed)
+
+    def batches():
+        while True:
+            x, _ = sample_helix(batch_size, gen)
+            yield x.to(device), helix_labels(x).to(device)
+
+    fit(f, batches(), cross_entropy_loss, steps=steps, lr=lr, weight_decay=weight_decay,
+        desc="helix classifier")
+    x_test, _ = sample_helix(10_000, torch.Generator().manual_seed(seed + 1000))
+    return {"test_accuracy": round(accuracy(f, x_test.to(device), helix_labels(x_test).to(device)), 4)}
+
+
+def _register_defaults() -> None:
+    from diffcf.models.classifiers import MLPClassifier
+    from diffcf.models.realnvp import RealNVP
+
+    register(ModelSpec(
+        name="helix_flow",
+        build=RealNVP,
+        params={"dim": 3, "n_couplings": 12, "hidden": 256},
+        train=_train_helix_flow,
+        train_params={"steps": 2000, "batch_size": 512, "lr": 1e-3, "seed": 1},
+        description="RealNVP, 12 affine couplings on 3-d masks, trained by maximum likelihood on the helix",
+    ))
+    register(ModelSpec(
+        name="helix_classifier",
+        build=MLPClassifier,
+        params={"in_dim": 3, "hidden": 256},
+        train=_train_helix_classifier,
+        # L2 weight decay keeps the logit monotone along the helix (no spurious local optima).
+        train_params={"steps": 2000, "batch_size": 512, "lr": 1e-3, "weight_decay": 2e-3, "seed": 2},
+        description="MLP 3-256-1 (sigmoid), upper vs lower half of the helix",
+    ))
+
+
+_register_defaults()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m diffcf.zoo", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list the named models and their manifest metrics")
+    p_train = sub.add_parser("train", help="train models and write their checkpoints")
+    p_train.add_argument("names", nargs="*", help="models to train (default: all)")
+    p_train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    sub.add_parser("verify", help="check every checkpoint's sha256 against the manifest")
+    args = parser.parse_args(argv)
+    manifest = read_manifest()
+    if args.cmd == "list":
+        for name, spec in sorted(REGISTRY.items()):
+            metrics = manifest.get(name, {}).get("metrics", "not trained")
+            print(f"{name:24s} {spec.description}\n{'':24s} {metrics}")
+        return 0
+    if args.cmd == "train":
+        for name in args.names or sorted(REGISTRY):
+            train_and_save(name, device=args.device)
+            print(f"{name}: {read_manifest()[name]['metrics']}")
+        return 0
+    bad = 0
+    for name in sorted(REGISTRY):
+        try:
+            load(name)
+            print(f"ok      {name}")
+        except CheckpointError as err:
+            bad += 1
+            print(f"FAILED  {name}: {err}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
