@@ -60,10 +60,15 @@ def induced_inverse_metric(g: Generator, x: Tensor, mode: str = "fwd") -> tuple[
     return J @ J.mT, J
 
 
-def metric_spectrum(gamma_inv: Tensor) -> tuple[Tensor, Tensor]:
-    """Eigenvalues (descending) and eigenvectors (columns, same order) of the symmetric ``γ⁻¹``."""
-    evals, evecs = torch.linalg.eigh(gamma_inv)
-    return evals.flip(-1), evecs.flip(-1)
+def metric_spectrum(J: Tensor) -> tuple[Tensor, Tensor]:
+    """Eigenvalues (descending) and eigenvectors (columns) of ``γ⁻¹ = J Jᵀ`` from the SVD of ``J``.
+
+    ``J = U Σ Vᵀ`` gives ``γ⁻¹ = U Σ² Uᵀ``: eigenvalues ``σᵢ²``, eigenvectors the columns of ``U``.
+    Going through the SVD keeps the tiny eigenvalues accurate and non-negative, where an
+    eigen-solver on ``J Jᵀ`` would lose them to round-off.
+    """
+    U, S, _ = torch.linalg.svd(J, full_matrices=False)
+    return S**2, U
 
 
 def first_order_check(

@@ -1,0 +1,61 @@
+"""Figure helpers shared by the notebooks (3-d helix scenes, parallelepipeds, distance box plots)."""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+from diffcf.data.helix import S_RANGE, helix
+
+COLORS = {"x": "#d1495b", "z": "#00798c", "data": "#8d99ae", "class0": "#edae49", "class1": "#30638e"}
+
+
+def helix_axes(fig=None, position=111, title: str = "", elev: float = 18, azim: float = -60):
+    """A 3-d axis showing the helix segment as a thin grey curve."""
+    fig = fig or plt.figure(figsize=(5, 5))
+    ax = fig.add_subplot(position, projection="3d")
+    s = torch.linspace(*S_RANGE, 400)
+    h = helix(s).numpy()
+    ax.plot(h[:, 0], h[:, 1], h[:, 2], color=COLORS["data"], lw=1.0, alpha=0.8)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_zlabel("$x_3$")
+    ax.view_init(elev=elev, azim=azim)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def parallelepiped(ax, center: np.ndarray, vectors: np.ndarray, color: str, alpha: float = 0.35):
+    """Draw the parallelepiped ``center + Σ_i c_i v_i``, ``c_i ∈ [−½, ½]`` (vectors as rows)."""
+    corners = {
+        signs: center + 0.5 * (np.array(signs)[:, None] * vectors).sum(0)
+        for signs in itertools.product((-1, 1), repeat=3)
+    }
+    faces = []
+    for axis in range(3):
+        for side in (-1, 1):
+            quad = [s for s in corners if s[axis] == side]
+            # order the four corners around the face
+            quad.sort(key=lambda s: (s[(axis + 1) % 3], s[(axis + 2) % 3] * s[(axis + 1) % 3]))
+            faces.append([corners[s] for s in quad])
+    ax.add_collection3d(Poly3DCollection(faces, facecolor=color, edgecolor=color, alpha=alpha, lw=0.6))
+
+
+def distance_boxplot(ax, distances: dict[str, np.ndarray], log: bool = True, ylabel: str = ""):
+    """Box plot of distance samples, one box per key (coloured by space if the key is x/z)."""
+    labels = list(distances)
+    box = ax.boxplot([distances[k] for k in labels], tick_labels=labels, patch_artist=True,
+                     showfliers=True, flierprops={"markersize": 2, "alpha": 0.4})
+    for patch, key in zip(box["boxes"], labels, strict=True):
+        patch.set_facecolor(COLORS.get(key.split()[0].lower(), "#cccccc"))
+        patch.set_alpha(0.7)
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, axis="y")
+    return ax

@@ -1,0 +1,24 @@
+import pytest
+import torch
+
+from diffcf import zoo
+from diffcf.models.realnvp import RealNVP
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def random_flow(dim: int = 3, n_couplings: int = 6, hidden: int = 32, dtype=torch.float32):
+    """A RealNVP whose couplings are not the identity (the zero init is perturbed)."""
+    flow = RealNVP(dim, n_couplings, hidden)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return zoo.frozen(flow.to(dtype))
+
+
+@pytest.fixture
+def helix_models():
+    return zoo.frozen(zoo.load("helix_flow")), zoo.frozen(zoo.load("helix_classifier"))

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_flow
+from diffcf.data.helix import distance_to_helix, helix, helix_tangent
+from diffcf.geometry import (
+    first_order_check,
+    induced_inverse_metric,
+    jacobian,
+    jacobian_loop,
+    metric_spectrum,
+    subspace_share,
+)
+
+
+def test_vmap_jacobian_equals_loop_reference():
+    flow = random_flow()
+    z = torch.randn(5, 3)
+    for mode in ("fwd", "rev"):
+        assert torch.allclose(jacobian(flow.decode, z, mode=mode), jacobian_loop(flow.decode, z),
+                              atol=1e-5)
+    with pytest.raises(ValueError, match="mode"):
+        jacobian(flow.decode, z, mode="central")
+
+
+def test_metric_spectrum_reconstructs_gamma_inv():
+    flow = random_flow(dtype=torch.float64)
+    x = torch.randn(4, 3, dtype=torch.float64)
+    gamma_inv, J = induced_inverse_metric(flow, x)
+    evals, evecs = metric_spectrum(J)
+    assert (evals[:, :-1] >= evals[:, 1:]).all() and (evals >= 0).all()
+    rebuilt = evecs @ torch.diag_embed(evals) @ evecs.mT
+    assert torch.allclose(rebuilt, gamma_inv, atol=1e-10)
+
+
+def test_first_order_identity_residual_shrinks_linearly():
+    flow = random_flow(dtype=torch.float64)
+    f_t = lambda x: torch.sin(x).sum(1) + (x**2).prod(1)  # noqa: E731
+    # ReLU conditioners make g piecewise smooth: keep λ small enough not to cross a kink
+    lambdas = torch.logspace(-7, -5, 5, dtype=torch.float64)
+    res = first_order_check(flow, f_t, torch.randn(6, 3, dtype=torch.float64), lambdas).median(1).values
+    slope = np.polyfit(np.log(lambdas.numpy()), np.log(res.numpy()), 1)[0]
+    assert 0.9 < slope < 1.1
+
+
+def test_subspace_share():
+    v = torch.tensor([[3.0, 4.0, 0.0]])
+    basis = torch.eye(3)[:, :1]
+    assert torch.allclose(subspace_share(v, basis), torch.tensor([9 / 25]))
+
+
+def _brute_distance(x, n=400_001):
+    s = torch.linspace(-4, 4, n, dtype=torch.float64)
+    h = helix(s)
+    return torch.stack([(h - p).norm(dim=1).min() for p in x.double()])
+
+
+def test_helix_distance_matches_brute_force():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.cat([3 * torch.randn(40, 3, generator=gen),  # anywhere
+                   helix(torch.rand(10, generator=gen) * 8 - 4) + 0.05 * torch.randn(10, 3, generator=gen),
+                   torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 9.0], [5.0, -5.0, -6.0]])])
+    exact = distance_to_helix(x)
+    brute = _brute_distance(x)
+    assert torch.allclose(exact, brute, atol=1e-6)
+    assert torch.all(exact <= brute + 1e-12)  # never worse than the dense grid
+    on = helix(torch.linspace(-4, 4, 7))
+    assert distance_to_helix(on).max() < 1e-6
+    with pytest.raises(ValueError, match=r"\(n, 3\)"):
+        distance_to_helix(torch.zeros(3))
+
+
+def test_helix_tangent_is_unit_derivative():
+    s = torch.linspace(-3, 3, 7, dtype=torch.float64)
+    eps = 1e-6
+    numeric = (helix(s + eps) - helix(s - eps)) / (2 * eps)
+    numeric = numeric / numeric.norm(dim=1, keepdim=True)
+    assert torch.allclose(helix_tangent(s), numeric, atol=1e-8)

@@ -1,0 +1,129 @@
+import pytest
+import torch
+
+from conftest import random_flow
+from diffcf.data.helix import sample_helix
+from diffcf.search import ClassTarget, RegressionTarget, _MaskedAdam, counterfactual_search
+
+
+def _starts(n, seed=0):
+    return sample_helix(n, torch.Generator().manual_seed(seed))[0]
+
+
+@pytest.mark.parametrize("space", ["x", "z"])
+def test_batched_search_equals_one_point_at_a_time(helix_models, space):
+    g, f = helix_models
+    x0 = _starts(12)
+    with torch.no_grad():
+        t = 1 - f(x0).argmax(1)
+    batch = counterfactual_search(f, x0, ClassTarget(t, 0.9), space=space, g=g, lr=3e-2, max_steps=300)
+    for i in range(len(x0)):
+        one = counterfactual_search(f, x0[i : i + 1], ClassTarget(t[i : i + 1], 0.9), space=space,
+                                    g=g, lr=3e-2, max_steps=300)
+        assert bool(one.success[0]) == bool(batch.success[i])
+        assert int(one.steps[0]) == int(batch.steps[i])
+        # equal up to float32 round-off of batched vs single matrix products
+        assert torch.allclose(one.x[0], batch.x[i], atol=1e-3)
+
+
+def test_finished_sample_does_not_move(helix_models):
+    g, f = helix_models
+    x0 = _starts(64, seed=1)
+    with torch.no_grad():
+        t = 1 - f(x0).argmax(1)
+    run = counterfactual_search(f, x0, ClassTarget(t, 0.9), space="z", g=g, lr=3e-2,
+                                max_steps=200, record_trajectory=True, check_every=1000)
+    assert run.success.all()
+    steps = run.steps
+    assert steps.min() < steps.max(), "need samples that finish at different steps"
+    traj = run.trajectory  # (T+1, B, 3), recorded until max_steps
+    assert traj.shape[0] == 201
+    for i in range(len(x0)):
+        k = int(steps[i])
+        # frozen from its first success on: Adam's momentum must not move it
+        assert torch.equal(traj[k:, i], traj[k, i].expand_as(traj[k:, i]))
+        if k > 0:
+            assert not torch.equal(traj[k - 1, i], traj[k, i])
+    # the result is the point at first success, and it satisfies the target there
+    assert torch.equal(run.x, traj[steps, torch.arange(len(x0))])
+
+
+def test_stop_at_first_success_and_failure_bookkeeping(helix_models):
+    g, f = helix_models
+    x0 = _starts(16, seed=2)
+    with torch.no_grad():
+        t = 1 - f(x0).argmax(1)
+    run = counterfactual_search(f, x0, ClassTarget(t, 0.9), space="x", g=None, lr=3e-2,
+                                max_steps=3, record_trajectory=True)
+    p_t = run.trajectory.new_tensor(0)
+    with torch.no_grad():
+        probs = torch.stack([f(xs).softmax(1) for xs in run.trajectory])  # (T+1, B, 2)
+        p_t = probs.gather(2, t[None, :, None].expand(len(probs), -1, 1))[..., 0]
+    for i in range(len(x0)):
+        hits = (p_t[:, i] > 0.9).nonzero()
+        if run.success[i]:
+            assert int(run.steps[i]) == int(hits[0])
+        else:
+            assert len(hits) == 0 and int(run.steps[i]) == 3
+    # already successful at the start: zero steps, unchanged
+    with torch.no_grad():
+        t_same = f(x0).argmax(1)
+    same = counterfactual_search(f, x0, ClassTarget(t_same, 0.6), space="x", lr=3e-2, max_steps=50)
+    assert same.success.all() and (same.steps == 0).all() and torch.equal(same.x, x0)
+
+
+def test_masked_adam_matches_torch_adam():
+    v0 = torch.randn(1, 5)
+    grads = [torch.randn(1, 5) for _ in range(20)]
+    p = v0.clone().requires_grad_(True)
+    ref = torch.optim.Adam([p], lr=0.05)
+    adam = _MaskedAdam(v0, lr=0.05)
+    v = v0.clone()
+    for gr in grads:
+        p.grad = gr.clone()
+        ref.step()
+        v = adam.step(v, gr, torch.tensor([True]))
+    assert torch.allclose(v, p.detach(), atol=1e-6)
+
+
+def test_unknown_space_and_bad_arguments_raise_clearly(helix_models):
+    g, f = helix_models
+    x0 = _starts(4)
+    tgt = ClassTarget(1, 0.9)
+    with pytest.raises(ValueError, match="space must be 'x'.*or 'z'.*got 'w'"):
+        counterfactual_search(f, x0, tgt, space="w", g=g)
+    with pytest.raises(ValueError, match="needs a generator"):
+        counterfactual_search(f, x0, tgt, space="z")
+    with pytest.raises(ValueError, match="lr must be positive"):
+        counterfactual_search(f, x0, tgt, space="x", lr=0)
+    with pytest.raises(ValueError, match="confidence"):
+        ClassTarget(1, 1.5)
+    with pytest.raises(ValueError, match=r"target classes must lie in \[0, 1\]"):
+        counterfactual_search(f, x0, ClassTarget(3, 0.9), space="x", max_steps=2)
+    with pytest.raises(ValueError, match="NaN"):
+        counterfactual_search(f, x0 * float("nan"), tgt, space="x")
+    with pytest.raises(TypeError, match="encode"):
+        counterfactual_search(f, x0, tgt, space="z", g=object())
+
+
+def test_regression_target_maximises_and_minimises():
+    reg = torch.nn.Linear(3, 1)
+    flow = random_flow()
+    x0 = torch.randn(6, 3)
+    maximize = torch.tensor([True, False] * 3)
+    with torch.no_grad():
+        r0 = reg(x0)[:, 0]
+    thr = torch.where(maximize, r0 + 1.0, r0 - 1.0)
+    run = counterfactual_search(reg, x0, RegressionTarget(thr, maximize), space="z", g=flow,
+                                lr=5e-2, max_steps=500)
+    assert run.success.all()
+    r = run.output[:, 0]
+    assert ((r > thr) == maximize).all() and ((r < thr) == ~maximize).all()
+
+
+def test_bounds_clip_images():
+    f = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    x0 = torch.rand(3, 1, 2, 2)
+    run = counterfactual_search(f, x0, ClassTarget(1, 0.999), space="x", lr=0.5, max_steps=50,
+                                bounds=(0.0, 1.0))
+    assert run.x.min() >= 0 and run.x.max() <= 1
