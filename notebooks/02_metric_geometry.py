@@ -141,20 +141,21 @@ print(f"median angle to the tangent (deg):   {helix_tangent_angle_deg_median:.2f
 # %% [markdown]
 # The paper draws, at points of the helix, the parallelepiped spanned by the eigenvectors of
 # $\gamma^{-1}$ scaled by their eigenvalues. Where the metric squeezes two directions the
-# parallelepiped collapses to a segment along the curve.
+# parallelepiped collapses to a segment along the curve. The overall size of $\gamma^{-1}$ varies
+# along the helix (left panel above), so each box is drawn relative to its own largest eigenvalue:
+# its longest edge is 0.7 units, the others are $0.7\,\lambda_i/\lambda_1$ long.
 
 # %%
-s_show = torch.linspace(-3.6, 3.6, 16)
+s_show = torch.linspace(-3.6, 3.6, 14)
 x_show = helix(s_show)
 _, J_show = induced_inverse_metric(g, x_show)
 ev_show, evec_show = metric_spectrum(J_show)
-scale = 0.8 / ev_show[:, 0].max()  # longest edge drawn 0.8 units long
 fig = plt.figure(figsize=(6, 6))
 ax = helix_axes(fig, title="Eigenvectors of $\\gamma^{-1}$ scaled by eigenvalues (Fig. 7 left)")
 for xc, ev, vec in zip(x_show.numpy(), ev_show.numpy(), evec_show.numpy(), strict=True):
-    edges = (vec * ev * scale.item()).T  # rows: scaled eigenvectors
-    edges = edges + 1e-3 * vec.T  # a hair of thickness so flat boxes stay visible
-    parallelepiped(ax, xc, edges, color=COLORS["z"])
+    edges = (vec * (0.7 * ev / ev[0])).T  # rows: scaled eigenvectors
+    parallelepiped(ax, xc, edges, color=COLORS["z"], alpha=0.9)
+    ax.scatter(*xc, s=8, color="black")
 save_figure(fig, STEM, "fig7_left_parallelepipeds")
 plt.show()
 

@@ -26,26 +26,27 @@ def test_batched_search_equals_one_point_at_a_time(helix_models, space):
         assert torch.allclose(one.x[0], batch.x[i], atol=1e-3)
 
 
-def test_finished_sample_does_not_move(helix_models):
+@pytest.mark.parametrize("check_every", [1, 7, 1000])  # 1000: only the masked Adam update freezes
+def test_finished_sample_does_not_move(helix_models, check_every):
     g, f = helix_models
     x0 = _starts(64, seed=1)
     with torch.no_grad():
         t = 1 - f(x0).argmax(1)
     run = counterfactual_search(f, x0, ClassTarget(t, 0.9), space="z", g=g, lr=3e-2,
-                                max_steps=200, record_trajectory=True, check_every=1000)
+                                max_steps=200, record_trajectory=True, check_every=check_every)
     assert run.success.all()
     steps = run.steps
     assert steps.min() < steps.max(), "need samples that finish at different steps"
-    traj = run.trajectory  # (T+1, B, 3), recorded until max_steps
-    assert traj.shape[0] == 201
+    traj = run.trajectory  # (T+1, B, 3), until all are done (or max_steps)
+    assert int(steps.max()) + 1 <= traj.shape[0] <= min(201, int(steps.max()) + 1 + check_every)
     for i in range(len(x0)):
         k = int(steps[i])
         # frozen from its first success on: Adam's momentum must not move it
         assert torch.equal(traj[k:, i], traj[k, i].expand_as(traj[k:, i]))
         if k > 0:
             assert not torch.equal(traj[k - 1, i], traj[k, i])
-    # the result is the point at first success, and it satisfies the target there
-    assert torch.equal(run.x, traj[steps, torch.arange(len(x0))])
+    # the result is the point at first success (decoded again in a different batch: round-off only)
+    assert torch.allclose(run.x, traj[steps, torch.arange(len(x0))], atol=1e-6)
 
 
 def test_stop_at_first_success_and_failure_bookkeeping(helix_models):

@@ -43,7 +43,7 @@ def parallelepiped(ax, center: np.ndarray, vectors: np.ndarray, color: str, alph
             # order the four corners around the face
             quad.sort(key=lambda s: (s[(axis + 1) % 3], s[(axis + 2) % 3] * s[(axis + 1) % 3]))
             faces.append([corners[s] for s in quad])
-    ax.add_collection3d(Poly3DCollection(faces, facecolor=color, edgecolor=color, alpha=alpha, lw=0.6))
+    ax.add_collection3d(Poly3DCollection(faces, facecolor=color, edgecolor=color, alpha=alpha, lw=2.0))
 
 
 def distance_boxplot(ax, distances: dict[str, np.ndarray], log: bool = True, ylabel: str = ""):

@@ -7,8 +7,9 @@
 As in the paper's experiments (§IV), the ascent is done with Adam on a loss (cross-entropy to the
 target class, or ∓ the regression output), and each sample stops at the first step at which its target
 is reached. The whole batch runs at once; a finished sample is **frozen**: its Adam update is masked
-to zero, so momentum accumulated before success cannot move it afterwards. Whether the whole batch is
-done is asked of the device only every ``check_every`` steps (no per-step host synchronisation).
+to zero, so momentum accumulated before success cannot move it afterwards. Only every
+``check_every`` steps does the host look at the device (no per-step synchronisation): then finished
+samples leave the working set, so later steps cost only as much as the samples still searching.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Target(Protocol):
     def loss(self, output: Tensor) -> Tensor: ...
 
     def reached(self, output: Tensor) -> Tensor: ...
+
+    def select(self, idx: Tensor) -> Target: ...
 
 
 class ClassTarget:
@@ -64,6 +67,10 @@ class ClassTarget:
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= c):
             raise ValueError(f"target classes must lie in [0, {c - 1}], got {t.unique().tolist()}")
 
+    def select(self, idx: Tensor) -> ClassTarget:
+        """The target of the samples ``idx`` of the batch."""
+        return self if self.t.ndim == 0 else ClassTarget(self.t[idx.cpu()], self.confidence)
+
     def loss(self, logits: Tensor) -> Tensor:
         return nn.functional.cross_entropy(logits, self._targets(logits), reduction="none")
 
@@ -92,6 +99,13 @@ class RegressionTarget:
 
     def check(self, output: Tensor) -> None:
         self._flat(output)
+
+    def select(self, idx: Tensor) -> RegressionTarget:
+        """The target of the samples ``idx`` of the batch."""
+        idx = idx.cpu()
+        thr = self.threshold if self.threshold.ndim == 0 else self.threshold[idx]
+        up = self.maximize if self.maximize.ndim == 0 else self.maximize[idx]
+        return RegressionTarget(thr, up)
 
     def loss(self, output: Tensor) -> Tensor:
         r = self._flat(output)
@@ -141,6 +155,10 @@ class _MaskedAdam:
         mask = active.reshape(-1, *([1] * (v.ndim - 1)))
         return v - torch.where(mask, update, torch.zeros_like(update))
 
+    def keep(self, rows: Tensor) -> None:
+        """Drop the state of every sample not in ``rows`` (the working set shrinks)."""
+        self.m, self.s = self.m[rows], self.s[rows]
+
 
 def counterfactual_search(
     f: nn.Module,
@@ -152,7 +170,7 @@ def counterfactual_search(
     max_steps: int = 1000,
     bounds: tuple[float, float] | None = None,
     record_trajectory: bool = False,
-    check_every: int = 25,
+    check_every: int = 5,
     progress: bool = False,
 ) -> SearchResult:
     """Gradient ascent for a whole batch in X (adversarials, eq. 4) or in Z (counterfactuals, eq. 5).
@@ -201,11 +219,16 @@ def counterfactual_search(
 
     n = x.shape[0]
     device = x.device
-    active = torch.ones(n, dtype=torch.bool, device=device)
+    v_all = v.clone()  # every sample's current point in the optimised space
+    idx = torch.arange(n, device=device)  # the working set: samples still searching
+    active = torch.ones(n, dtype=torch.bool, device=device)  # per working-set row
     steps = torch.full((n,), max_steps, dtype=torch.long, device=device)
+    success = torch.zeros(n, dtype=torch.bool, device=device)
+    work_target = target
     adam = _MaskedAdam(v, lr)
     stamps: list[float] = []
     trajectory: list[Tensor] = []
+    x_all: Tensor | None = None
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -219,36 +242,44 @@ def counterfactual_search(
         out = f(x_k)
         if k == 0:
             target.check(out)
-        reached = target.reached(out).detach()
+        reached = work_target.reached(out).detach()
         newly = active & reached
-        steps = torch.where(newly, torch.full_like(steps, k), steps)
+        steps[idx] = torch.where(newly, torch.full_like(newly, k, dtype=torch.long), steps[idx])
+        success[idx] = success[idx] | newly
         active = active & ~reached
         stamps.append(time.perf_counter() - t0)
         if record_trajectory:
-            trajectory.append(x_k.detach())
+            x_all = x_k.detach() if x_all is None else x_all.index_copy(0, idx, x_k.detach())
+            trajectory.append(x_all)
         if k == max_steps:
             break
-        if k % check_every == 0:
-            if bar is not None:
-                bar.update(k - bar.n)
-            if not bool(active.any()):  # the only host synchronisation, every check_every steps
-                break
-        (grad,) = torch.autograd.grad(target.loss(out).sum(), v)
+        (grad,) = torch.autograd.grad(work_target.loss(out).sum(), v)
         with torch.no_grad():
             v = adam.step(v.detach(), grad, active)
+        if (k + 1) % check_every == 0:  # the only host synchronisation
+            if bar is not None:
+                bar.update(k + 1 - bar.n)
+            rows = active.nonzero()[:, 0]
+            if len(rows) < len(idx):
+                v_all.index_copy_(0, idx, v)
+                if len(rows) == 0:
+                    break
+                idx, v, active = idx[rows], v[rows], active[rows]
+                adam.keep(rows)
+                work_target = target.select(idx)
     if bar is not None:
         bar.close()
 
     with torch.no_grad():
-        x_final = to_x(v.detach())
+        v_all.index_copy_(0, idx, v.detach())
+        x_final = to_x(v_all)
         out_final = f(x_final)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     stamp_t = torch.tensor(stamps, device=device)
-    success = ~active
     return SearchResult(
         x=x_final,
-        z=v.detach() if space == "z" else None,
+        z=v_all if space == "z" else None,
         success=success,
         steps=steps,
         seconds=stamp_t[steps.clamp(max=len(stamps) - 1)],

@@ -1,0 +1,83 @@
+"""Quantitative checks of counterfactuals (§IV-C): oracles, nearest neighbours, IM1, distances.
+
+Every function compares *modified* images (counterfactuals ``x_cf`` or adversarials ``x_adv``) with the
+target class ``t`` or with their sources; all work on whole batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+
+def _flat(x: Tensor) -> Tensor:
+    return x.reshape(len(x), -1)
+
+
+@torch.no_grad()
+def predict(model: Callable[[Tensor], Tensor], x: Tensor, batch_size: int = 512) -> Tensor:
+    """``argmax model(x)`` in batches."""
+    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+def oracle_target_share(oracle: Callable[[Tensor], Tensor], x: Tensor, t: Tensor | int) -> float:
+    """Share of images an independently trained oracle assigns to the target class (Fig. 11)."""
+    if len(x) == 0:
+        return float("nan")
+    t = torch.as_tensor(t).to(x.device).expand(len(x))
+    return (predict(oracle, x) == t).float().mean().item()
+
+
+@torch.no_grad()
+def knn_labels(x: Tensor, bank: Tensor, bank_labels: Tensor, k: int = 10,
+               batch_size: int = 256) -> Tensor:
+    """Labels of the ``k`` Euclidean nearest neighbours of each image in ``bank``: ``(N, k)``."""
+    if k < 1 or k > len(bank):
+        raise ValueError(f"k must lie in [1, {len(bank)}], got {k}")
+    bank_flat = _flat(bank)
+    out = []
+    for i in range(0, len(x), batch_size):
+        d = torch.cdist(_flat(x[i : i + batch_size]), bank_flat)
+        out.append(bank_labels[d.topk(k, dim=1, largest=False).indices])
+    return torch.cat(out)
+
+
+def knn_target_share(x: Tensor, bank: Tensor, bank_labels: Tensor, t: Tensor | int, k: int = 10) -> float:
+    """Mean share of the ``k`` nearest dataset neighbours that carry the target label (Fig. 13)."""
+    if len(x) == 0:
+        return float("nan")
+    labels = knn_labels(x, bank, bank_labels, k)
+    t = torch.as_tensor(t).to(labels.device).reshape(-1, 1)
+    return (labels == t).float().mean().item()
+
+
+@torch.no_grad()
+def im1_score(x: Tensor, ae_target: Callable[[Tensor], Tensor], ae_original: Callable[[Tensor], Tensor],
+              eps: float = 1e-8) -> Tensor:
+    """IM1 of Van Looveren & Klaise (Table I), per image; lower is more interpretable::
+
+        IM1 = ‖x' − AE_t(x')‖² / (‖x' − AE_{c0}(x')‖² + ε)
+
+    with autoencoders trained only on the target class ``t`` and only on the original class ``c0``.
+    """
+    err_t = _flat(x - ae_target(x)).pow(2).sum(1)
+    err_0 = _flat(x - ae_original(x)).pow(2).sum(1)
+    return err_t / (err_0 + eps)
+
+
+def l2_to_source(x_mod: Tensor, x_src: Tensor) -> Tensor:
+    """Per-image L2 distance between each modified image (or latent) and its own source."""
+    if x_mod.shape != x_src.shape:
+        raise ValueError(f"shapes differ: {tuple(x_mod.shape)} vs {tuple(x_src.shape)}")
+    return _flat(x_mod - x_src).norm(dim=1)
+
+
+@torch.no_grad()
+def l2_to_pool(x_mod: Tensor, pool: Tensor, batch_size: int = 256) -> Tensor:
+    """L2 distances of every modified image to every image of a pool, ``(N, M)`` (Fig. 14: the pool
+    is all images of the source class)."""
+    pool_flat = _flat(pool)
+    return torch.cat([torch.cdist(_flat(x_mod[i : i + batch_size]), pool_flat)
+                      for i in range(0, len(x_mod), batch_size)])

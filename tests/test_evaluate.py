@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from diffcf.evaluate import (
+    im1_score,
+    knn_labels,
+    knn_target_share,
+    l2_to_pool,
+    l2_to_source,
+    oracle_target_share,
+)
+
+
+def test_knn_against_brute_force():
+    gen = torch.Generator().manual_seed(0)
+    bank = torch.randn(200, 1, 4, 4, generator=gen)
+    labels = torch.randint(0, 3, (200,), generator=gen)
+    x = torch.randn(7, 1, 4, 4, generator=gen)
+    got = knn_labels(x, bank, labels, k=5, batch_size=3)
+    for i in range(7):
+        d = ((bank - x[i]) ** 2).flatten(1).sum(1)
+        assert sorted(got[i].tolist()) == sorted(labels[d.argsort()[:5]].tolist())
+    # an image of the bank is its own nearest neighbour
+    assert knn_target_share(bank[:10], bank, labels, labels[:10], k=1) == 1.0
+    with pytest.raises(ValueError, match="k must lie"):
+        knn_labels(x, bank, labels, k=0)
+
+
+def test_oracle_share_and_im1():
+    oracle = lambda x: torch.nn.functional.one_hot((x.flatten(1).mean(1) > 0).long(), 2).float()  # noqa: E731
+    x = torch.cat([torch.ones(3, 1, 2, 2), -torch.ones(1, 1, 2, 2)])
+    assert oracle_target_share(oracle, x, 1) == 0.75
+    perfect = lambda x: x  # noqa: E731
+    half = lambda x: 0.5 * x  # noqa: E731
+    # the target AE reconstructs perfectly, the original-class one does not: IM1 = 0
+    assert torch.allclose(im1_score(x, perfect, half), torch.zeros(4))
+    assert torch.allclose(im1_score(x, half, half), torch.ones(4), atol=1e-6)
+
+
+def test_l2_helpers():
+    a = torch.zeros(2, 1, 2, 2)
+    b = torch.ones(2, 1, 2, 2)
+    assert torch.allclose(l2_to_source(a, b), torch.full((2,), 2.0))
+    assert l2_to_pool(a, torch.cat([a[:1], b[:1]])).tolist() == [[0.0, 2.0], [0.0, 2.0]]
+    with pytest.raises(ValueError, match="shapes differ"):
+        l2_to_source(a, b[:1])
