@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# Where an unpacked copy of the real datasets may be found (used by `make data`).
+# Where a local copy of the real datasets may be found (used by `make data`), and the data root.
 MIRROR ?= ../shared/data
+export DIFFCF_DATA ?= $(CURDIR)/data
 
-.PHONY: setup reproduce test unit pairs nbval checkpoints notebooks sync lab lint clean
+.PHONY: setup data data-if-mirror reproduce test checkpoints notebooks sync lab lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,10 +16,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)  ## create .venv and install the project with its dependencies
 
-reproduce: setup  ## execute every notebook, print a table, write figures/RESULTS.md
+data: setup  ## link the datasets from $(MIRROR) into $(DIFFCF_DATA) in their original layout
+	$(BIN)/python -m diffcf.data.fetch mnist --mirror $(MIRROR)/mnist
+
+# Used by reproduce/test: link the data when a mirror is there and the data root lacks it.
+data-if-mirror: setup
+	@if [ -d "$(MIRROR)/mnist" ] && [ ! -e "$(DIFFCF_DATA)/mnist/t10k-images-idx3-ubyte.gz" ]; then \
+		$(MAKE) --no-print-directory data; fi
+
+reproduce: setup data-if-mirror  ## execute every notebook, print a table, write figures/RESULTS.md
 	$(BIN)/python -m diffcf.reproduce
 
-test: setup  ## unit tests, jupytext pair check, nbval regression check of every notebook
+test: setup data-if-mirror  ## unit tests, jupytext pair check, nbval regression check of every notebook
 	$(BIN)/python -m pytest -q tests
 	$(BIN)/python -m diffcf.reproduce --check-pairs
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/*.ipynb

@@ -44,3 +44,14 @@ def test_l2_helpers():
     assert l2_to_pool(a, torch.cat([a[:1], b[:1]])).tolist() == [[0.0, 2.0], [0.0, 2.0]]
     with pytest.raises(ValueError, match="shapes differ"):
         l2_to_source(a, b[:1])
+
+
+def test_share_matrix():
+    from diffcf.evaluate import share_matrix
+
+    src = torch.tensor([0, 0, 1, 1, 1])
+    tgt = torch.tensor([1, 1, 0, 0, 2])
+    hit = torch.tensor([True, False, True, True, False])
+    m = share_matrix(hit, src, tgt, 3)
+    assert m[0, 1] == 0.5 and m[1, 0] == 1.0 and m[1, 2] == 0.0
+    assert torch.isnan(m[0, 0]) and torch.isnan(m[2, 1])

@@ -20,6 +20,7 @@ def test_vmap_jacobian_equals_loop_reference():
     for mode in ("fwd", "rev"):
         assert torch.allclose(jacobian(flow.decode, z, mode=mode), jacobian_loop(flow.decode, z),
                               atol=1e-5)
+    assert torch.allclose(jacobian(flow.decode, z, chunk_size=2), jacobian(flow.decode, z))
     with pytest.raises(ValueError, match="mode"):
         jacobian(flow.decode, z, mode="central")
 

@@ -81,3 +81,15 @@ def l2_to_pool(x_mod: Tensor, pool: Tensor, batch_size: int = 256) -> Tensor:
     pool_flat = _flat(pool)
     return torch.cat([torch.cdist(_flat(x_mod[i : i + batch_size]), pool_flat)
                       for i in range(0, len(x_mod), batch_size)])
+
+
+def share_matrix(hit: Tensor, source: Tensor, target: Tensor, n_classes: int) -> Tensor:
+    """``M[s, t]`` = mean of ``hit`` over the samples that went from class ``s`` to ``t``
+    (NaN where there are none, e.g. the diagonal): the source → target matrix of oracle agreement."""
+    m = torch.full((n_classes, n_classes), float("nan"))
+    flat = source.cpu() * n_classes + target.cpu()
+    sums = torch.zeros(n_classes * n_classes).index_add_(0, flat, hit.float().cpu())
+    counts = torch.zeros(n_classes * n_classes).index_add_(0, flat, torch.ones(len(flat)))
+    filled = counts > 0
+    m.view(-1)[filled] = sums[filled] / counts[filled]
+    return m

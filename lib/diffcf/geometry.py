@@ -28,17 +28,21 @@ def _flat_single(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     return lambda z: fn(z.unsqueeze(0)).reshape(-1)
 
 
-def jacobian(fn: Callable[[Tensor], Tensor], z: Tensor, mode: str = "fwd") -> Tensor:
+def jacobian(fn: Callable[[Tensor], Tensor], z: Tensor, mode: str = "fwd",
+             chunk_size: int | None = None) -> Tensor:
     """Per-sample Jacobians ``∂fn/∂z`` of shape ``(B, D, d)``, batched with ``torch.func.vmap``.
 
     ``mode="fwd"`` (``jacfwd``) costs ``d`` forward passes, ``"rev"`` (``jacrev``) ``D`` backward ones.
+    ``chunk_size`` bounds how many samples are vmapped at once (memory: images need ``d`` passes each).
     """
     if mode not in ("fwd", "rev"):
         raise ValueError(f"mode must be 'fwd' or 'rev', got {mode!r}")
     if z.ndim != 2:
         raise ValueError(f"z must have shape (batch, d), got {tuple(z.shape)}")
-    jac = jacfwd if mode == "fwd" else jacrev
-    return vmap(jac(_flat_single(fn)))(z)
+    jac = vmap((jacfwd if mode == "fwd" else jacrev)(_flat_single(fn)))
+    if chunk_size is None:
+        return jac(z)
+    return torch.cat([jac(z[i : i + chunk_size]) for i in range(0, len(z), chunk_size)])
 
 
 def jacobian_loop(fn: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:
@@ -51,12 +55,13 @@ def jacobian_loop(fn: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:
     return torch.stack(rows)
 
 
-def induced_inverse_metric(g: Generator, x: Tensor, mode: str = "fwd") -> tuple[Tensor, Tensor]:
+def induced_inverse_metric(g: Generator, x: Tensor, mode: str = "fwd",
+                           chunk_size: int | None = None) -> tuple[Tensor, Tensor]:
     """``γ⁻¹(x) = J Jᵀ`` with ``J = ∂g/∂z`` at ``z = g⁻¹(x)``; returns ``(γ⁻¹, J)``, ``(B, D, D)``
     and ``(B, D, d)``."""
     with torch.no_grad():
         z = g.encode(x)
-    J = jacobian(g.decode, z, mode=mode)
+    J = jacobian(g.decode, z, mode=mode, chunk_size=chunk_size)
     return J @ J.mT, J
 
 

@@ -59,3 +59,30 @@ def distance_boxplot(ax, distances: dict[str, np.ndarray], log: bool = True, yla
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, axis="y")
     return ax
+
+
+def image_rows(rows: dict[str, "torch.Tensor"], n_cols: int | None = None, diff_cmap: str = "magma",
+               size: float = 1.1):
+    """A grid with one row per entry of ``rows`` (name → images ``(N, C, H, W)`` in [0, 1]), as in
+    the paper's Fig. 8. Rows whose name starts with ``|`` are difference maps drawn with
+    ``diff_cmap`` on a shared scale; grey-scale images use ``gray``."""
+    names = list(rows)
+    n_cols = n_cols or min(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(names), n_cols, figsize=(size * n_cols, size * len(names)),
+                             squeeze=False)
+    vmax_diff = max((rows[n][:n_cols].max().item() for n in names if n.startswith("|")), default=1.0)
+    for r, name in enumerate(names):
+        for c in range(n_cols):
+            img = rows[name][c].detach().cpu()
+            ax = axes[r, c]
+            if name.startswith("|"):
+                ax.imshow(img.abs().sum(0), cmap=diff_cmap, vmin=0, vmax=vmax_diff)
+            elif img.shape[0] == 1:
+                ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(img.permute(1, 2, 0).clamp(0, 1))
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
