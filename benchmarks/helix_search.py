@@ -19,31 +19,7 @@ import torch
 from diffcf import zoo
 from diffcf.data.helix import distance_to_helix, sample_helix
 from diffcf.search import ClassTarget, counterfactual_search
-
-
-def reference_loop(f, g, x0, t, space, lr, max_steps, confidence):
-    """One point at a time, plain torch.optim.Adam, a host sync per step."""
-    results, successes = [], []
-    for i in range(len(x0)):
-        with torch.no_grad():
-            v = g.encode(x0[i : i + 1]) if space == "z" else x0[i : i + 1].clone()
-        v.requires_grad_(True)
-        opt = torch.optim.Adam([v], lr=lr)
-        ok = False
-        for _ in range(max_steps + 1):
-            x = g.decode(v) if space == "z" else v
-            logits = f(x)
-            p_t = logits.softmax(1)[0, t[i]].item()  # the per-step host synchronisation
-            if p_t > confidence and logits.argmax(1).item() == t[i].item():
-                ok = True
-                break
-            loss = torch.nn.functional.cross_entropy(logits, t[i : i + 1])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        results.append(x.detach())
-        successes.append(ok)
-    return torch.cat(results), torch.tensor(successes)
+from reference import reference_search
 
 
 def main() -> None:
@@ -66,7 +42,7 @@ def main() -> None:
     batched = time.perf_counter() - start
 
     start = time.perf_counter()
-    x_ref, ok_ref = reference_loop(f, g, x0, t, args.space, args.lr, args.max_steps, 0.9)
+    x_ref, ok_ref = reference_search(f, g, x0, t, args.space, args.lr, args.max_steps, 0.9)
     loop = time.perf_counter() - start
 
     same = bool((ok_ref == run.success).all())

@@ -99,25 +99,26 @@ print(f"round trip g(g^-1(x)) ≈ x    {round_trip < 1e-4}")
 print(f"flow samples near the helix  {sample_distance < 0.05}")
 
 # %%
-fig = plt.figure(figsize=(10, 4.5))
+fig = plt.figure(figsize=(11, 4.5))
+fig.subplots_adjust(wspace=0.4)
 ax = helix_axes(fig, 121, title="Samples of the flow $g(z),\\ z\\sim N(0, I)$")
 ax.scatter(*x_flow.numpy().T, s=2, color=COLORS["z"])
 ax2 = fig.add_subplot(122)
 s_grid = torch.linspace(-4, 4, 400)
 with torch.no_grad():
-    p_upper = f(helix(s_grid)).softmax(1)[:, 1]
-ax2.plot(s_grid, p_upper, color=COLORS["class1"])
-ax2.axhline(0.5, color="grey", lw=0.5)
+    logit_upper = f(helix(s_grid))[:, 1]
+ax2.plot(s_grid, logit_upper, color=COLORS["class1"])
+ax2.axhline(0.0, color="grey", lw=0.5)
 ax2.set_xlabel("position on the helix $s$")
-ax2.set_ylabel("$f(h(s))$ = P(upper half)")
+ax2.set_ylabel("logit $\\ell(h(s))$, P(upper) $= \\sigma(\\ell)$")
 ax2.set_title("The classifier along the helix")
 save_figure(fig, STEM, "flow_and_classifier")
 plt.show()
 
 # %% [markdown]
 # The flow's samples sit on the helix: it has learned a density that is (almost) zero off the curve.
-# The classifier's probability rises monotonically along the curve (weight decay in its training
-# keeps it so; without it the logit can have local bumps that trap any ascent).
+# The classifier's logit rises monotonically along the curve (weight decay in its training keeps it
+# so; without it the logit can have local bumps that trap any ascent, see Exercise 1).
 #
 # ## 3. One start point, two ascents (Fig. 6)
 #
