@@ -1,4 +1,4 @@
-"""MNIST (§IV-B of the paper) read from its original IDX ``.gz`` files, and scikit-learn's 8×8 digits.
+"""MNIST (§IV-B) read from its original IDX ``.gz`` files, and scikit-learn's 8×8 digits.
 
 Real MNIST lives in ``$DIFFCF_DATA/mnist/`` in the layout LeCun et al. published::
 
@@ -130,8 +130,9 @@ def load_digits_28(split: str = "train", test_size: int = 297, seed: int = 0
 
 
 def load_dataset(name: str, split: str = "train") -> tuple[Tensor, Tensor]:
-    """``(x, y)`` for ``name`` in ``{"mnist", "digits"}``: ``x`` is ``(N, 1, 28, 28)`` in ``[0, 1]``,
-    ``y`` long labels 0..9. ``"digits"`` needs no files; ``"mnist"`` reads ``$DIFFCF_DATA/mnist``."""
+    """``(x, y)`` for ``name`` in ``{"mnist", "digits"}``: ``x`` is ``(N, 1, 28, 28)`` in
+    ``[0, 1]``, ``y`` long labels 0..9. ``"digits"`` needs no files; ``"mnist"`` reads
+    ``$DIFFCF_DATA/mnist``."""
     if name == "mnist":
         return load_mnist(split)
     if name == "digits":

@@ -250,10 +250,11 @@ class MultiscaleFlow(nn.Module):
         return log_base + logdet
 
     def bits_per_dim(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Bits per dimension of 8-bit images ``x = k/255`` under uniform dequantisation, per sample.
+        """Bits per dimension of 8-bit images ``x = k/255`` under uniform dequantisation.
 
         ``x̃ = (k + u)/256`` with ``u ~ U[0,1)``; ``log p(k) ≥ log q(x̃) − D log 256`` (the
-        density on ``[0, 256)^D`` is ``q(x̃)/256^D``), reported as ``−(log q(x̃) − D log 256)/(D ln 2)``.
+        density on ``[0, 256)^D`` is ``q(x̃)/256^D``), reported per sample as
+        ``−(log q(x̃) − D log 256)/(D ln 2)``.
         """
         k = torch.round(x * 255.0)
         u = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device)
