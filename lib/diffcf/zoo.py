@@ -229,8 +229,100 @@ def _train_helix_classifier(f: nn.Module, device: torch.device, steps: int, batc
     return {"test_accuracy": round(accuracy(f, x_test.to(device), helix_labels(x_test).to(device)), 4)}
 
 
+def _image_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int,
+                   device: torch.device):
+    """Endless random mini-batches ``(x, y)`` drawn with their own generator."""
+    gen = torch.Generator().manual_seed(seed)
+    while True:
+        idx = torch.randint(len(x), (batch_size,), generator=gen)
+        yield x[idx].to(device), y[idx].to(device)
+
+
+def _train_mnist_flow(flow: nn.Module, device: torch.device, dataset: str, steps: int,
+                      batch_size: int, lr: float, clip_grad: float, seed: int) -> dict[str, float]:
+    from diffcf.data.mnist import load_dataset
+    from diffcf.models.multiscale import bits_per_dim_loss
+    from diffcf.training import fit
+
+    x, _ = load_dataset(dataset, "train")
+    batches = ((xb,) for xb, _ in _image_batches(x, torch.zeros(len(x)), batch_size, seed, device))
+    flow.train()
+    with torch.no_grad():  # actnorm's data-dependent initialisation on a large first batch
+        init = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:1024]]
+        flow.log_prob(init.to(device))
+    fit(flow, batches, bits_per_dim_loss, steps=steps, lr=lr, clip_grad=clip_grad,
+        desc=f"{dataset} flow")
+    x_test, _ = load_dataset(dataset, "test")
+    gen = torch.Generator().manual_seed(seed + 1000)
+    bpd, err = [], []
+    with torch.no_grad():
+        for xb in x_test.split(500):
+            xb = xb.to(device)
+            bpd.append(flow.bits_per_dim(xb, generator=gen).cpu())
+            err.append((flow.decode(flow.encode(xb)) - xb).abs().flatten(1).amax(1).cpu())
+    return {
+        "test_bits_per_dim": round(torch.cat(bpd).mean().item(), 4),
+        "test_roundtrip_max_abs_error": float(f"{torch.cat(err).max().item():.3g}"),
+    }
+
+
+def _train_mnist_classifier(f: nn.Module, device: torch.device, dataset: str, steps: int,
+                            batch_size: int, lr: float, weight_decay: float,
+                            seed: int) -> dict[str, float]:
+    from diffcf.data.mnist import load_dataset
+    from diffcf.training import accuracy, cross_entropy_loss, fit
+
+    x, y = load_dataset(dataset, "train")
+    fit(f, _image_batches(x, y, batch_size, seed, device), cross_entropy_loss, steps=steps, lr=lr,
+        weight_decay=weight_decay, desc=f"{dataset} classifier")
+    x_test, y_test = load_dataset(dataset, "test")
+    return {"test_accuracy": round(accuracy(f, x_test.to(device), y_test.to(device)), 4)}
+
+
+def _train_mnist_svm(svm: nn.Module, device: torch.device, dataset: str, C: float,
+                     seed: int) -> dict[str, float]:
+    from sklearn.svm import LinearSVC
+
+    from diffcf.data.mnist import load_dataset
+    from diffcf.training import accuracy
+
+    x, y = load_dataset(dataset, "train")
+    clf = LinearSVC(C=C, dual=False, random_state=seed).fit(x.flatten(1).numpy(), y.numpy())
+    svm.set_from_sklearn(clf)
+    x_test, y_test = load_dataset(dataset, "test")
+    return {
+        "test_accuracy": round(accuracy(svm.cpu(), x_test, y_test), 4),
+        "train_accuracy": round(accuracy(svm.cpu(), x, y), 4),
+    }
+
+
+def _train_mnist_autoencoders(aes: nn.Module, device: torch.device, dataset: str, steps: int,
+                              batch_size: int, lr: float, seed: int) -> dict[str, float]:
+    from diffcf.data.mnist import load_dataset
+    from diffcf.training import fit
+
+    x, y = load_dataset(dataset, "train")
+    x_test, y_test = load_dataset(dataset, "test")
+    mse_loss = lambda ae, xb, _: nn.functional.mse_loss(ae(xb), xb)
+    metrics: dict[str, float] = {}
+    for c in range(len(aes)):
+        xc = x[y == c]
+        fit(aes[c], _image_batches(xc, y[y == c], batch_size, seed + c, device), mse_loss,
+            steps=steps, lr=lr, desc=f"{dataset} autoencoder {c}")
+        with torch.no_grad():
+            xt = x_test[y_test == c].to(device)
+            metrics[f"test_mse_{c}"] = round(nn.functional.mse_loss(aes[c](xt), xt).item(), 5)
+    metrics["test_mse_mean"] = round(sum(metrics.values()) / len(aes), 5)
+    return metrics
+
 def _register_defaults() -> None:
-    from diffcf.models.classifiers import MLPClassifier
+    from diffcf.models.classifiers import (
+        ClassAutoencoders,
+        LinearSVMOracle,
+        MLPClassifier,
+        MNISTClassifier,
+    )
+    from diffcf.models.multiscale import MultiscaleFlow
     from diffcf.models.realnvp import RealNVP
 
     register(ModelSpec(
@@ -249,6 +341,43 @@ def _register_defaults() -> None:
         # L2 weight decay keeps the logit monotone along the helix (no spurious local optima).
         train_params={"steps": 2000, "batch_size": 512, "lr": 1e-3, "weight_decay": 2e-3, "seed": 2},
         description="MLP 3-256-1 (sigmoid), upper vs lower half of the helix",
+    ))
+
+    register(ModelSpec(
+        name="mnist_flow",
+        build=MultiscaleFlow,
+        params={"in_channels": 1, "size": 28, "steps_per_scale": [6, 6], "hidden": 64,
+                "alpha": 0.05},
+        train=_train_mnist_flow,
+        train_params={"dataset": "mnist", "steps": 8000, "batch_size": 64, "lr": 1e-3,
+                      "clip_grad": 50.0, "seed": 3},
+        description="two-scale Glow (actnorm, 1x1 conv, affine coupling; all split latents "
+                    "kept) on MNIST, dequantised maximum likelihood",
+    ))
+    register(ModelSpec(
+        name="mnist_classifier",
+        build=MNISTClassifier,
+        params={"channels": 32, "hidden": 128, "n_classes": 10},
+        train=_train_mnist_classifier,
+        train_params={"dataset": "mnist", "steps": 3000, "batch_size": 128, "lr": 1e-3,
+                      "weight_decay": 0.0, "seed": 4},
+        description="CNN (two 3x3 conv blocks, two linear layers), the MNIST classifier f",
+    ))
+    register(ModelSpec(
+        name="mnist_svm",
+        build=LinearSVMOracle,
+        params={"in_dim": 784, "n_classes": 10},
+        train=_train_mnist_svm,
+        train_params={"dataset": "mnist", "C": 0.05, "seed": 5},
+        description="linear SVM on pixels (scikit-learn LinearSVC, one-vs-rest), the MNIST oracle",
+    ))
+    register(ModelSpec(
+        name="mnist_autoencoders",
+        build=ClassAutoencoders,
+        params={"n_classes": 10, "channels": 16, "latent": 32},
+        train=_train_mnist_autoencoders,
+        train_params={"dataset": "mnist", "steps": 800, "batch_size": 64, "lr": 2e-3, "seed": 6},
+        description="ten conv autoencoders, autoencoder c trained only on class c (for IM1)",
     ))
 
 

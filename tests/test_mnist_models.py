@@ -1,0 +1,154 @@
+"""The multi-scale flow (exact inverse, log-det, bits/dim), the SVM oracle and the MNIST models."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.func import jacfwd, vmap
+
+from diffcf import zoo
+from diffcf.models.classifiers import (
+    ClassAutoencoders,
+    LinearSVMOracle,
+    MNISTClassifier,
+)
+from diffcf.models.multiscale import MultiscaleFlow, squeeze2x2, unsqueeze2x2
+
+
+def tiny_flow(size: int = 8, dtype=torch.float64, seed: int = 0) -> MultiscaleFlow:
+    """A small flow with actnorm initialised on data and all weights perturbed off the identity."""
+    torch.manual_seed(seed)
+    flow = MultiscaleFlow(in_channels=1, size=size, steps_per_scale=(2, 2), hidden=8).to(dtype)
+    flow.train()
+    with torch.no_grad():
+        flow.log_prob(torch.rand(32, 1, size, size, dtype=dtype))
+        for p in flow.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    return zoo.frozen(flow)
+
+
+def test_squeeze_is_a_permutation():
+    x = torch.arange(2 * 3 * 4 * 6.0).reshape(2, 3, 4, 6)
+    s = squeeze2x2(x)
+    assert s.shape == (2, 12, 2, 3)
+    assert torch.equal(unsqueeze2x2(s), x)
+    assert torch.equal(s.flatten().sort().values, x.flatten())
+
+
+def test_round_trip_float32_28x28():
+    flow = tiny_flow(size=28, dtype=torch.float32)
+    x = torch.rand(4, 1, 28, 28)
+    z = flow.encode(x)
+    assert z.shape == (4, 784)
+    assert (flow.decode(z) - x).abs().max() <= 1e-4
+
+
+def test_logdet_matches_brute_force_jacobian():
+    flow = tiny_flow()
+    x = torch.rand(2, 1, 8, 8, dtype=torch.float64) * 0.9 + 0.05
+    _, logdet = flow.encode_with_logdet(x)
+    for i in range(2):
+        J = torch.autograd.functional.jacobian(
+            lambda v: flow.encode(v.reshape(1, 1, 8, 8)).reshape(-1), x[i].reshape(-1))
+        assert J.shape == (64, 64)
+        assert torch.allclose(logdet[i], torch.linalg.slogdet(J)[1], atol=1e-8)
+
+
+def test_decode_jacobian_with_vmap_is_inverse_of_encode_jacobian():
+    flow = tiny_flow()
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64) * 0.9 + 0.05
+    z = flow.encode(x)
+    J_dec = vmap(jacfwd(lambda v: flow.decode(v.unsqueeze(0)).reshape(-1)))(z)
+    J_enc = torch.autograd.functional.jacobian(
+        lambda v: flow.encode(v.reshape(1, 1, 8, 8)).reshape(-1), x[0].reshape(-1))
+    assert J_dec.shape == (3, 64, 64)
+    assert torch.allclose(J_dec[0] @ J_enc, torch.eye(64, dtype=torch.float64), atol=1e-8)
+
+
+def test_eval_mode_never_initialises_actnorm():
+    flow = MultiscaleFlow(1, 8, (1, 1), 4).eval()
+    flow.decode(torch.randn(2, 64))
+    flow.encode(torch.rand(2, 1, 8, 8))
+    assert all(int(m.initialized) == 0 for m in flow.modules() if hasattr(m, "initialized"))
+    actnorms = [m for m in flow.modules() if hasattr(m, "initialized")]
+    assert all(float(m.bias.detach().abs().sum()) == 0.0 for m in actnorms)
+
+
+def test_bits_per_dim_counts_dequantisation_and_logit():
+    """At initialisation (couplings and actnorm = identity, 1×1 convs orthogonal) the flow is an
+    orthogonal map after the logit, so its density has a closed form to compare with."""
+    torch.manual_seed(1)
+    flow = MultiscaleFlow(1, 8, (2, 2), 8, alpha=0.05).double().eval()
+    x = torch.randint(0, 256, (3, 1, 8, 8)).double() / 255.0
+    bpd = flow.bits_per_dim(x, generator=torch.Generator().manual_seed(7))
+    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    x_deq = (torch.round(x * 255) + u) / 256
+    p = 0.05 + 0.9 * x_deq
+    y = torch.log(p / (1 - p))
+    log_q = (-0.5 * y**2 - 0.5 * math.log(2 * math.pi)
+             + math.log(0.9) - torch.log(p) - torch.log(1 - p)).flatten(1).sum(1)
+    expected = -(log_q - 64 * math.log(256)) / (64 * math.log(2))
+    assert torch.allclose(bpd, expected, atol=1e-9)
+    assert torch.allclose(flow.log_prob(x_deq), log_q, atol=1e-9)
+
+
+def test_decode_range_and_input_checks():
+    flow = tiny_flow(dtype=torch.float32)
+    x = flow.decode(10 * torch.randn(16, 64))
+    bound = 0.05 / 0.9
+    assert x.shape == (16, 1, 8, 8) and x.min() >= -bound - 1e-6 and x.max() <= 1 + bound + 1e-6
+    with pytest.raises(ValueError, match=r"z must have shape \(batch, 64\)"):
+        flow.decode(torch.randn(2, 63))
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 1, 8, 8\)"):
+        flow.encode(torch.rand(2, 8, 8))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        MultiscaleFlow(1, 10)
+
+
+def test_svm_module_matches_sklearn():
+    from sklearn.datasets import load_digits
+    from sklearn.svm import LinearSVC
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    clf = LinearSVC(C=0.1, dual=False).fit(X[:1000], y[:1000])
+    svm = LinearSVMOracle(in_dim=64, n_classes=10).set_from_sklearn(clf)
+    x = torch.tensor(X[1000:1200], dtype=torch.float32).reshape(-1, 1, 8, 8)
+    scores = svm(x)
+    np.testing.assert_allclose(scores.numpy(), clf.decision_function(X[1000:1200]), atol=1e-4)
+    assert scores.argmax(1).tolist() == clf.predict(X[1000:1200]).tolist()
+    with pytest.raises(ValueError, match="coef_ of shape"):
+        LinearSVMOracle(in_dim=784).set_from_sklearn(clf)
+
+
+def test_mnist_classifier_and_autoencoder_shapes():
+    x = torch.rand(5, 1, 28, 28)
+    assert MNISTClassifier()(x).shape == (5, 10)
+    aes = ClassAutoencoders(n_classes=10, channels=4, latent=8)
+    r = aes(x, 3)
+    assert r.shape == x.shape and r.min() >= 0 and r.max() <= 1
+    assert aes.reconstruction_errors(x).shape == (5, 10)
+
+
+@pytest.mark.parametrize("name", ["mnist_flow", "mnist_classifier", "mnist_svm",
+                                  "mnist_autoencoders"])
+def test_recipes_registered_and_small(name):
+    spec = zoo.REGISTRY[name]
+    n_bytes = sum(t.numel() * t.element_size() for t in spec.build(**spec.params).state_dict()
+                  .values())
+    assert n_bytes <= 40 * 2**20
+
+
+@pytest.mark.parametrize("name", ["mnist_flow", "mnist_classifier", "mnist_svm",
+                                  "mnist_autoencoders"])
+def test_shipped_checkpoint_loads(name):
+    if name not in zoo.read_manifest():
+        pytest.skip(f"{name} has no shipped checkpoint yet")
+    model = zoo.load(name)
+    assert zoo.manifest_entry(name)["metrics"]
+    if name == "mnist_flow":
+        x = model.sample(4, torch.Generator().manual_seed(0), temperature=0.7).clamp(0, 1)
+        assert (model.decode(model.encode(x)) - x).abs().max() <= 1e-4
