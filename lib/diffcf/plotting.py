@@ -61,7 +61,7 @@ def distance_boxplot(ax, distances: dict[str, np.ndarray], log: bool = True, yla
     return ax
 
 
-def image_rows(rows: dict[str, "torch.Tensor"], n_cols: int | None = None, diff_cmap: str = "magma",
+def image_rows(rows: dict[str, torch.Tensor], n_cols: int | None = None, diff_cmap: str = "magma",
                size: float = 1.1):
     """A grid with one row per entry of ``rows`` (name → images ``(N, C, H, W)`` in [0, 1]), as in
     the paper's Fig. 8. Rows whose name starts with ``|`` are difference maps drawn with
