@@ -81,7 +81,8 @@ def sample_factors(n: int, mode: str = "confounded", generator: torch.Generator 
         raise ValueError(f"n must be a positive even number (balanced classes), got {n}")
     lo, hi = area_range
     if not 0 < lo < hi < 2 * lo:
-        raise ValueError(f"area_range needs 0 < lo < hi < 2·lo (sizes separate the classes), got {area_range}")
+        raise ValueError(f"area_range needs 0 < lo < hi < 2·lo (sizes separate the classes), "
+                         f"got {area_range}")
     shape = torch.cat([torch.full((n // 2,), SQUARE), torch.full((n // 2,), CIRCLE)])
     u = lo + (hi - lo) * torch.rand(n, generator=generator)
     if mode == "confounded":
