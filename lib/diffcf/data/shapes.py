@@ -34,7 +34,6 @@ AREA_LO, AREA_HI = 30.0, 50.0  # base area u (pixels); 2·AREA_LO > AREA_HI keep
 CENTER_LO, CENTER_HI = 10.0, 18.0  # centre coordinates (pixels), uniform in both axes
 SUPERSAMPLE = 4
 FILL_THRESHOLD = 0.5
-SQUARE_FILL_MIN = (1.0 + math.pi / 4) / 2  # fill ratio above which a blob is called a square
 
 
 @dataclass
@@ -135,8 +134,9 @@ def object_area(x: Tensor, threshold: float = FILL_THRESHOLD) -> Tensor:
 
 
 def fill_ratio(x: Tensor, threshold: float = FILL_THRESHOLD) -> Tensor:
-    """Object area over the area of its bounding box: ≈ 1 for a square, ≈ π/4 ≈ 0.785 for a circle
-    (0 for an empty image)."""
+    """Object area over the area of its bounding box, measured on the mask ``x > threshold``:
+    ≈ 1 for a square, ≈ π/4 ≈ 0.785 for a circle (0 for an empty image). Sensitive to single stray
+    pixels, which widen the box; :func:`template_match` is the robust shape test."""
     mask = object_mask(x, threshold)
     rows, cols = mask.any(2), mask.any(1)
     idx = torch.arange(mask.shape[1], device=x.device)
@@ -151,7 +151,34 @@ def fill_ratio(x: Tensor, threshold: float = FILL_THRESHOLD) -> Tensor:
     return torch.where(box > 0, mask.flatten(1).sum(1) / box.clamp(min=1), torch.zeros_like(box))
 
 
+def template_match(x: Tensor, threshold: float = FILL_THRESHOLD) -> Tensor:
+    """Intersection over union of the mask ``x > threshold`` with an ideal axis-aligned rectangle
+    and an ideal axis-aligned ellipse that have the mask's centroid and second moments: ``(N, 2)``,
+    columns (square, circle). A rectangle of sides ``a × b`` has ``σ = a/√12, b/√12``, an ellipse
+    with semi-axes ``p, q`` has ``σ = p/2, q/2`` (with the ``1/12`` pixel-grid correction). Robust
+    to ragged edges and to a changed aspect ratio."""
+    mask = object_mask(x, threshold).float()
+    total = mask.flatten(1).sum(1).clamp(min=1)
+    coords = torch.arange(mask.shape[-1], dtype=mask.dtype, device=mask.device)
+    py, px = mask.sum(2) / total[:, None], mask.sum(1) / total[:, None]  # marginals
+    cy, cx = (py * coords).sum(1), (px * coords).sum(1)
+    vy = (py * (coords - cy[:, None]) ** 2).sum(1)
+    vx = (px * (coords - cx[:, None]) ** 2).sum(1)
+    dy, dx = coords[None, :, None] - cy[:, None, None], coords[None, None, :] - cx[:, None, None]
+    half_y, half_x = ((12 * vy + 1).sqrt() / 2)[:, None, None], ((12 * vx + 1).sqrt() / 2)[:, None, None]
+    rect = (dy.abs() < half_y) & (dx.abs() < half_x)
+    semi_y = (2 * (vy - 1 / 12).clamp(min=1e-3).sqrt())[:, None, None]
+    semi_x = (2 * (vx - 1 / 12).clamp(min=1e-3).sqrt())[:, None, None]
+    ellipse = (dy / semi_y) ** 2 + (dx / semi_x) ** 2 <= 1
+    ious = []
+    for ideal in (rect, ellipse):
+        inter = (ideal * mask).flatten(1).sum(1)
+        union = ((ideal.float() + mask) > 0).float().flatten(1).sum(1)
+        ious.append(inter / union.clamp(min=1))
+    return torch.stack(ious, 1)
+
+
 def shape_class(x: Tensor, threshold: float = FILL_THRESHOLD) -> Tensor:
-    """Shape read off the image by its fill ratio: ``1`` (circle) below :data:`SQUARE_FILL_MIN`,
-    else ``0`` (square)."""
-    return (fill_ratio(x, threshold) < SQUARE_FILL_MIN).long()
+    """Shape read off the image: the better-matching ideal shape of :func:`template_match`
+    (``0`` square, ``1`` circle)."""
+    return template_match(x, threshold).argmax(1)
