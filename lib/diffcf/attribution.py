@@ -423,3 +423,14 @@ def curve_auc(xs: list[float] | Tensor, curve: Tensor) -> float:
     xs = torch.as_tensor(xs, dtype=torch.float64)
     y = curve.double().mean(0) if curve.ndim == 2 else curve.double()
     return float(torch.trapezoid(y, xs) / (xs[-1] - xs[0]))
+
+
+def object_share(attributions: Tensor, x: Tensor, threshold: float = 0.5, margin: int = 1) -> Tensor:
+    """Share of the absolute attribution that falls on the object: inside the mask ``x > threshold``
+    dilated by ``margin`` pixels (edges count as object). ``(N,)``; the object's own share of the
+    image area is the chance level."""
+    mask = (x.sum(1, keepdim=True) > threshold).float()
+    if margin > 0:
+        mask = F.max_pool2d(mask, 2 * margin + 1, stride=1, padding=margin)
+    a = attributions.abs().sum(1, keepdim=True)
+    return (a * mask).flatten(1).sum(1) / a.flatten(1).sum(1).clamp(min=1e-12)

@@ -182,3 +182,10 @@ def shape_class(x: Tensor, threshold: float = FILL_THRESHOLD) -> Tensor:
     """Shape read off the image: the better-matching ideal shape of :func:`template_match`
     (``0`` square, ``1`` circle)."""
     return template_match(x, threshold).argmax(1)
+
+
+def describe(x: Tensor, threshold: float = FILL_THRESHOLD) -> dict[str, Tensor]:
+    """Descriptors measured on images, per image: ``area`` (pixels above ``threshold``),
+    ``fill`` (bounding-box fill ratio) and ``shape`` (:func:`shape_class`)."""
+    return {"area": object_area(x, threshold), "fill": fill_ratio(x, threshold),
+            "shape": shape_class(x, threshold)}
