@@ -434,3 +434,36 @@ def object_share(attributions: Tensor, x: Tensor, threshold: float = 0.5, margin
         mask = F.max_pool2d(mask, 2 * margin + 1, stride=1, padding=margin)
     a = attributions.abs().sum(1, keepdim=True)
     return (a * mask).flatten(1).sum(1) / a.flatten(1).sum(1).clamp(min=1e-12)
+
+
+# ---- the full study of notebook 10 --------------------------------------------------------------
+
+
+def baseline_suite(x: Tensor, blur_sigmas: list[float] = (1.0, 3.0, 8.0), gaussian_sigma: float = 0.3,
+                   generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    """One baseline per name for every image of ``x``: black, maximum distance, blurred (each σ),
+    uniform, Gaussian around ``x`` (keys like ``"blurred_3"``; σ written without ``.0``)."""
+    out = {"black": black_baseline(x), "max_distance": max_distance_baseline(x)}
+    for sigma in blur_sigmas:
+        out[f"blurred_{sigma:g}".replace(".", "p")] = blurred_baseline(x, sigma)
+    out["uniform"] = uniform_baseline(x, generator)
+    out["gaussian"] = gaussian_baseline(x, gaussian_sigma, generator)
+    return out
+
+
+def attribution_suite(model: nn.Module, layer: nn.Module, x: Tensor, target: int | Tensor, data: Tensor,
+                      baselines: dict[str, Tensor], n_steps: int = 32, n_average: int = 8,
+                      gaussian_sigma: float = 0.3, eg_samples: int = 64,
+                      generator: torch.Generator | None = None) -> dict[str, Tensor]:
+    """Every map of notebooks 09 and 10 for one batch: the five methods of :data:`METHODS` (IG from
+    black is ``ig_black``), IG from each of ``baselines`` (``ig_<name>``), IG averaged over
+    ``n_average`` uniform and Gaussian baselines, and Expected Gradients with ``data``."""
+    maps = {m: attribute(m, model, x, target, layer=layer, n_steps=n_steps) for m in METHODS if m != "ig"}
+    for name, b in baselines.items():
+        maps[f"ig_{name}"] = integrated_gradients(model, x, target, b, n_steps)
+    maps["ig_uniform_avg"] = averaged_ig(model, x, target, lambda v: uniform_baseline(v, generator),
+                                         n_average, n_steps)
+    maps["ig_gaussian_avg"] = averaged_ig(
+        model, x, target, lambda v: gaussian_baseline(v, gaussian_sigma, generator), n_average, n_steps)
+    maps["expected_gradients"] = expected_gradients(model, x, target, data, eg_samples, generator)
+    return maps

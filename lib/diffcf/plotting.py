@@ -151,5 +151,5 @@ def ig_path_rows(paths: dict[str, dict[str, torch.Tensor]], index: int = 0, n_al
         for ax in axes[r, :-1]:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.subplots_adjust(wspace=0.08, hspace=0.3)
+    fig.subplots_adjust(wspace=0.08, hspace=0.45)
     return fig
