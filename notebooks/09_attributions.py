@@ -333,7 +333,7 @@ results = {
     "shortcut_accuracy_deconfounded": shortcut_accuracy_deconfounded,
     "cf_area_ratio_circle_to_square": (a_cf[m_c] / a_orig[m_c]).mean().item(),
     "cf_area_ratio_square_to_circle": (a_cf[m_s] / a_orig[m_s]).mean().item(),
-    "cf_shape_change_share": (desc["counterfactual"]["shape"][ok] != fac_orig.shape[ok]).float().mean().item(),
+    "cf_shape_change_share": (desc["counterfactual"]["shape"] != fac_orig.shape)[ok].float().mean().item(),
     "adv_area_ratio_circle_to_square": (desc["adversarial"]["area"][m_c] / a_orig[m_c]).mean().item(),
     "adv_area_ratio_square_to_circle": (desc["adversarial"]["area"][m_s] / a_orig[m_s]).mean().item(),
     "ig_completeness_gap": ig_completeness_gap,

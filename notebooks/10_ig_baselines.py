@@ -165,6 +165,7 @@ fig = attribution_grid(x[:4], maps, size=1.0)
 save_figure(fig, STEM, "maps_mnist")
 plt.show()
 
+
 # %% [markdown]
 # ## 5. Ablation tests
 #
@@ -189,6 +190,7 @@ def ablation_table(model, x, t, maps, mean_value, ks, radii):
 
 ks = list(range(0, k_max + 1, k_step))
 curves, aucs = ablation_table(s, x, t, maps, x_train.mean().item(), ks, radii)
+
 
 # %%
 def plot_curves(curves, ks, radii, title):
