@@ -161,3 +161,21 @@ def test_attribute_dispatch_shapes_and_errors():
         A.attribute("gradcam", f, x, 0)
     with pytest.raises(ValueError, match="batch of images"):
         A.attribute("gradient", f, x[0], 0)
+
+
+def test_suites_and_object_share():
+    x = images(3)
+    gen = torch.Generator().manual_seed(0)
+    b = A.baseline_suite(x, blur_sigmas=[1.0, 2.5], gaussian_sigma=0.2, generator=gen)
+    assert list(b) == ["black", "max_distance", "blurred_1", "blurred_2p5", "uniform", "gaussian"]
+    f = small_cnn()
+    maps = A.attribution_suite(f, f[0], x, 1, images(10, seed=3), b, n_steps=4, n_average=2, eg_samples=4,
+                               generator=torch.Generator().manual_seed(0))
+    expected = {"gradient", "smoothgrad", "gradcam", "meaningful_perturbation", "ig_uniform_avg",
+                "ig_gaussian_avg", "expected_gradients"} | {f"ig_{n}" for n in b}
+    assert set(maps) == expected and all(m.shape == x.shape for m in maps.values())
+    obj = torch.zeros(1, 1, 8, 8)
+    obj[0, 0, 3:5, 3:5] = 1.0
+    att = torch.zeros(1, 1, 8, 8)
+    att[0, 0, 3, 3], att[0, 0, 0, 7] = 3.0, -1.0
+    assert torch.allclose(A.object_share(att, obj, margin=0), torch.tensor([0.75]))
