@@ -196,8 +196,9 @@ curves, aucs = ablation_table(s, x, t, maps, x_train.mean().item(), ks, radii)
 def plot_curves(curves, ks, radii, title):
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for ax, kind, xs in zip(axes, ("mean", "blur", "centre"), (ks, ks, radii), strict=True):
-        for name, c in curves[kind].items():
-            style = {"color": "black", "lw": 2.5, "ls": "--"} if name == "random" else {"lw": 1}
+        for i, (name, c) in enumerate(curves[kind].items()):
+            style = {"color": "black", "lw": 2.5, "ls": "--"} if name == "random" else \
+                {"lw": 1.2, "color": plt.cm.tab20(i % 20), "ls": "-" if i < 10 else "-."}
             ax.plot(xs, c.mean(0), label=name, **style)
         ax.set_xlabel("k (pixels removed)" if kind != "centre" else "radius (pixels)")
         ax.set_title(f"{title}: {'top-k, ' + kind if kind != 'centre' else 'mass-centre'} replacement")
@@ -246,10 +247,10 @@ plt.show()
 # baseline, on MNIST and on the shapes, beside the random ranking:
 
 # %% tags=["nbval-check-output"]
-print(f"{'method':20s} {'MNIST mean':>10s} {'blur':>7s} {'centre':>7s} | {'shapes mean':>11s} {'blur':>7s}"
+print(f"{'method':24s} {'MNIST mean':>10s} {'blur':>7s} {'centre':>7s} | {'shapes mean':>11s} {'blur':>7s}"
       f" {'centre':>7s}")
 for name in aucs["mean"]:
-    print(f"{name:20s} {aucs['mean'][name]:10.2f} {aucs['blur'][name]:7.2f} {aucs['centre'][name]:7.2f} | "
+    print(f"{name:24s} {aucs['mean'][name]:10.2f} {aucs['blur'][name]:7.2f} {aucs['centre'][name]:7.2f} | "
           f"{aucs_sh['mean'][name]:11.2f} {aucs_sh['blur'][name]:7.2f} {aucs_sh['centre'][name]:7.2f}")
 beats_random = {n: a < aucs["mean"]["random"] for n, a in aucs["mean"].items() if n != "random"}
 print(f"every method below random (MNIST, mean replacement): {all(beats_random.values())}")
