@@ -233,6 +233,13 @@ completeness_sh = {name: A.completeness_gap(s_sh, x_sh, b, maps_sh[f"ig_{name}"]
                    for name, b in baselines_sh.items()}
 
 # %%
+paths_sh = {name: A.ig_path(s_sh, x_sh[:1], b[:1], t_sh[:1], n_steps=n_steps)
+            for name, b in baselines_sh.items()}
+fig = ig_path_rows(paths_sh, index=0, n_alphas=4)
+save_figure(fig, STEM, "ig_paths_shapes")
+plt.show()
+
+# %%
 fig = attribution_grid(x_sh[:4], maps_sh, size=1.0)
 save_figure(fig, STEM, "maps_shapes")
 plt.show()
