@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -111,7 +112,7 @@ def attribution_grid(x: torch.Tensor, maps: dict[str, torch.Tensor], titles: lis
             else:
                 axes[i, j].imshow(a, cmap=cmap, vmin=0, vmax=scale)
     for j, name in enumerate(["input", *names]):
-        axes[0, j].set_title(name, fontsize=8)
+        axes[0, j].set_title(textwrap.fill(name.replace("_", " "), 12), fontsize=7)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
