@@ -285,6 +285,13 @@ save_results(STEM, results)
 # noise baselines helps a lot. Mass-centre ablation hardly separates anything on MNIST: digits are
 # centred, and the centre of mass of a *random* map is the image centre, which lies on the digit.
 #
+# On the shapes the picture is the same (all methods below random). The maps of the small square
+# (second row of the shapes figure) are the closest any attribution comes to the size rule: baselines
+# that differ from $x$ in the background (maximum distance, uniform, Expected Gradients) and Grad-CAM
+# credit the *dark surroundings* with the "square" decision. Read with hindsight, that says "no white
+# here is evidence for square"; read without it, it is a ring around an object, and it looks the same
+# for a small circle.
+#
 # **What the tests can and cannot show.** An ablated image is not a digit with less evidence: it is a
 # digit with grey holes, an input the classifier never saw. The test therefore measures how the
 # classifier reacts to that kind of corruption, and it favours maps that point where holes hurt
