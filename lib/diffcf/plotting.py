@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -85,4 +86,71 @@ def image_rows(rows: dict[str, torch.Tensor], n_cols: int | None = None, diff_cm
             ax.set_yticks([])
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
+
+
+# ---- attribution figures (notebooks 09 and 10) -------------------------------------------------
+
+
+def attribution_grid(x: torch.Tensor, maps: dict[str, torch.Tensor], titles: list[str] | None = None,
+                     cmap: str = "magma", size: float = 1.25):
+    """One row per image: the image, then one map per method (``maps``: name → ``(N, C, H, W)``),
+    each map summed over channels and scaled to its own maximum absolute value; signed maps
+    (with negative values) are drawn with a diverging colour map."""
+    names = list(maps)
+    n = len(x)
+    fig, axes = plt.subplots(n, 1 + len(names), figsize=(size * (1 + len(names)), size * n), squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(x[i, 0].detach().cpu(), cmap="gray", vmin=0, vmax=1)
+        if titles:
+            axes[i, 0].set_ylabel(titles[i], rotation=0, ha="right", va="center", fontsize=8)
+        for j, name in enumerate(names, start=1):
+            a = maps[name][i].detach().cpu().sum(0)
+            scale = a.abs().max().clamp(min=1e-12).item()
+            if (a < 0).any():
+                axes[i, j].imshow(a, cmap="RdBu_r", vmin=-scale, vmax=scale)
+            else:
+                axes[i, j].imshow(a, cmap=cmap, vmin=0, vmax=scale)
+    for j, name in enumerate(["input", *names]):
+        axes[0, j].set_title(textwrap.fill(name.replace("_", " "), 12), fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.subplots_adjust(wspace=0.04, hspace=0.04)
+    return fig
+
+
+def ig_path_rows(paths: dict[str, dict[str, torch.Tensor]], index: int = 0, n_alphas: int = 4,
+                 size: float = 1.2):
+    """Distill's figure: one row per baseline with the interpolated images ``x' + α(x − x')`` at
+    ``n_alphas`` values of α, the path gradients there, the final attribution and the cumulative
+    sum ``Σ_i φ_i(α)`` against ``f(x) − f(x')`` (a path from :func:`diffcf.attribution.ig_path`)."""
+    names = list(paths)
+    cols = 2 * n_alphas + 2
+    fig, axes = plt.subplots(len(names), cols, figsize=(size * cols, size * len(names)), squeeze=False)
+    for r, name in enumerate(names):
+        p = paths[name]
+        k = len(p["alphas"])
+        picks = np.linspace(0, k - 1, n_alphas).round().astype(int)
+        gscale = p["gradients"][:, index].abs().max().clamp(min=1e-12).item()
+        for c, j in enumerate(picks):
+            axes[r, c].imshow(p["images"][j, index, 0].cpu(), cmap="gray", vmin=0, vmax=1)
+            axes[r, c].set_title(f"α={p['alphas'][j]:.2f}", fontsize=7)
+            axes[r, n_alphas + c].imshow(p["gradients"][j, index, 0].cpu(), cmap="RdBu_r",
+                                         vmin=-gscale, vmax=gscale)
+            axes[r, n_alphas + c].set_title(f"∂f/∂x, α={p['alphas'][j]:.2f}", fontsize=7)
+        phi = p["cumulative"][-1, index, 0].cpu()
+        s = phi.abs().max().clamp(min=1e-12).item()
+        axes[r, 2 * n_alphas].imshow(phi, cmap="RdBu_r", vmin=-s, vmax=s)
+        axes[r, 2 * n_alphas].set_title("φ (IG)", fontsize=7)
+        ax = axes[r, -1]
+        ax.plot(p["alphas"], p["sum"][:, index].cpu(), color=COLORS["z"])
+        ax.axhline(p["gap_target"][index].item(), color="grey", ls="--", lw=0.8)
+        ax.set_title("Σφ(α) vs f(x)−f(x')", fontsize=7)
+        ax.tick_params(labelsize=6)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+        for ax in axes[r, :-1]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.subplots_adjust(wspace=0.08, hspace=0.45)
     return fig

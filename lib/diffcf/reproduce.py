@@ -38,6 +38,22 @@ PAPER: dict[str, dict[str, tuple[str, str]]] = {
         "helix_onmanifold_share_x": ("—", "share of ∂f/∂x along the helix (not in the paper)"),
         "helix_onmanifold_share_z": ("—", "share of γ⁻¹∂f/∂x along the helix (not in the paper)"),
     },
+    "09_attributions": {
+        "shortcut_accuracy_confounded": ("—", "§I example, qualitative; must reach >= 0.98"),
+        "shortcut_accuracy_deconfounded": ("—", "sizes crossed; a size rule gives 0.5; must reach <= 0.60"),
+        "cf_area_ratio_circle_to_square": ("< 1 (§I: smaller circles)", "mean CF / original area; <= 0.7"),
+        "cf_area_ratio_square_to_circle": ("> 1 (§I: larger squares)", "mean CF / original area; >= 1.4"),
+        "cf_shape_change_share": ("—", "share of CFs whose measured shape changed (low: size, not shape)"),
+        "ig_completeness_gap": ("0 (completeness axiom)", "median relative gap, default steps; <= 0.01"),
+    },
+    "10_ig_baselines": {
+        "topk_auc_random": ("—", "random ranking control (mean log-odds over top-k ablation)"),
+        "topk_auc_ig_black": ("< random", "Distill: lower is better; every method must beat random"),
+        "topk_auc_expected_gradients": ("< random", "Expected Gradients with the training data"),
+        "topk_auc_meaningful_perturbation": ("< random", "Fong & Vedaldi mask"),
+        "completeness_gap_black": ("0 (completeness axiom)", "median relative gap at the default steps"),
+        "all_methods_below_random": ("true", "every method's top-k AUC below the random control"),
+    },
 }
 
 
