@@ -16,7 +16,6 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -30,7 +29,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from diffcf.utils import atomic_write, get_device, project_root, seed_everything, write_json
+from diffcf.utils import (
+    atomic_write,
+    file_digest,
+    get_device,
+    project_root,
+    seed_everything,
+    write_json,
+)
 
 
 class CheckpointError(RuntimeError):
@@ -78,11 +84,7 @@ def read_manifest() -> dict[str, dict[str, Any]]:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def _spec(name: str) -> ModelSpec:

@@ -14,14 +14,13 @@ it is linked under the standard name ``train-images-idx3-ubyte.gz``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import sys
 import urllib.request
 from pathlib import Path
 
 from diffcf.data.mnist import FILES, mnist_dir
-from diffcf.utils import atomic_write
+from diffcf.utils import atomic_write, file_digest
 
 MNIST_NAMES = [name for pair in FILES.values() for name in pair]
 # Other names under which a mirror may hold a file, tried after the standard name.
@@ -67,11 +66,7 @@ def fetch_mnist_from_mirror(mirror: str | Path, dest: str | Path | None = None,
 
 
 def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "md5")
 
 
 def download_mnist(dest: str | Path | None = None, url: str = MNIST_URL) -> Path:
