@@ -289,9 +289,9 @@ print_checks({
 # ablation curves of the same kind. Here every method's top-k curve on MNIST lies below the random
 # control, and the methods differ a lot: IG from the blurred, black and data (Expected Gradients)
 # baselines and Meaningful Perturbations remove the evidence fastest; Grad-CAM, coarse by
-# construction, is slower; single noise baselines (Gaussian, uniform) and the maximum-distance
-# baseline spread credit over background pixels and are closest to random, and averaging several
-# noise baselines helps a lot. Mass-centre ablation hardly separates anything on MNIST: digits are
+# construction (one 14 × 14 map upsampled), and single noise baselines (Gaussian, uniform) and the
+# maximum-distance baseline, which spread credit over background pixels, are closest to random;
+# averaging several noise baselines helps a lot. Mass-centre ablation hardly separates anything on MNIST: digits are
 # centred, and the centre of mass of a *random* map is the image centre, which lies on the digit.
 #
 # On the shapes the picture is the same (all methods below random). The maps of the small square

@@ -130,8 +130,8 @@ def test_svm_module_matches_sklearn():
 def test_mnist_classifier_and_autoencoder_shapes():
     x = torch.rand(5, 1, 28, 28)
     for f in (MNISTClassifier().eval(), SmallCNN(channels=8, hidden=16, n_classes=2)):
-        captured = []
-        handle = f.cam_layer.register_forward_hook(lambda m, i, o: captured.append(o))
+        captured: list[torch.Tensor] = []
+        handle = f.cam_layer.register_forward_hook(lambda m, i, o, store=captured: store.append(o))
         out = f(x)
         handle.remove()
         assert out.shape == (5, f.head[-1].out_features)
