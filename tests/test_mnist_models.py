@@ -14,19 +14,21 @@ from diffcf.models.classifiers import (
     ClassAutoencoders,
     LinearSVMOracle,
     MNISTClassifier,
+    SmallCNN,
 )
 from diffcf.models.multiscale import MultiscaleFlow, squeeze2x2, unsqueeze2x2
 
 
-def tiny_flow(size: int = 8, dtype=torch.float64, seed: int = 0) -> MultiscaleFlow:
-    """A small flow with actnorm initialised on data and all weights perturbed off the identity."""
+def tiny_flow(size: int = 8, dtype=torch.float64, seed: int = 0, noise: float = 0.2) -> MultiscaleFlow:
+    """A small flow with actnorm initialised on data and all weights perturbed off the identity
+    (by ``noise`` × N(0, 1); 0.2 makes a strongly non-linear flow, for float64 checks)."""
     torch.manual_seed(seed)
     flow = MultiscaleFlow(in_channels=1, size=size, steps_per_scale=(2, 2), hidden=8).to(dtype)
     flow.train()
     with torch.no_grad():
         flow.log_prob(torch.rand(32, 1, size, size, dtype=dtype))
         for p in flow.parameters():
-            p.add_(0.2 * torch.randn_like(p))
+            p.add_(noise * torch.randn_like(p))
     return zoo.frozen(flow)
 
 
@@ -39,10 +41,11 @@ def test_squeeze_is_a_permutation():
 
 
 def test_round_trip_float32_28x28():
-    flow = tiny_flow(size=28, dtype=torch.float32)
+    # perturbed so that latents have the spread of a trained flow's (std ≈ 1.4, not hundreds)
+    flow = tiny_flow(size=28, dtype=torch.float32, noise=0.05)
     x = torch.rand(4, 1, 28, 28)
     z = flow.encode(x)
-    assert z.shape == (4, 784)
+    assert z.shape == (4, 784) and z.std() < 3
     assert (flow.decode(z) - x).abs().max() <= 1e-4
 
 
@@ -126,7 +129,13 @@ def test_svm_module_matches_sklearn():
 
 def test_mnist_classifier_and_autoencoder_shapes():
     x = torch.rand(5, 1, 28, 28)
-    assert MNISTClassifier()(x).shape == (5, 10)
+    for f in (MNISTClassifier().eval(), SmallCNN(channels=8, hidden=16, n_classes=2)):
+        captured: list[torch.Tensor] = []
+        handle = f.cam_layer.register_forward_hook(lambda m, i, o, store=captured: store.append(o))
+        out = f(x)
+        handle.remove()
+        assert out.shape == (5, f.head[-1].out_features)
+        assert captured[0].shape[-2:] == (14, 14) and captured[0].min() >= 0  # last conv, after ReLU
     aes = ClassAutoencoders(n_classes=10, channels=4, latent=8)
     r = aes(x, 3)
     assert r.shape == x.shape and r.min() >= 0 and r.max() <= 1

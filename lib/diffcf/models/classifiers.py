@@ -28,9 +28,10 @@ class MLPClassifier(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
-class MNISTClassifier(nn.Module):
-    """The CNN ``f`` explained on MNIST: two 3×3 conv blocks (ReLU, 2×2 max-pool) and two linear
-    layers; input ``(B, 1, 28, 28)`` in ``[0, 1]``, output ``(B, 10)`` logits."""
+class SmallCNN(nn.Module):
+    """A small CNN: two 3×3 conv blocks (ReLU, 2×2 max-pool) and two linear layers; input
+    ``(B, 1, 28, 28)`` in ``[0, 1]``, output ``(B, n_classes)`` logits. The shapes classifier of
+    notebook 09."""
 
     def __init__(self, channels: int = 32, hidden: int = 128, n_classes: int = 10):
         super().__init__()
@@ -42,6 +43,39 @@ class MNISTClassifier(nn.Module):
             nn.Flatten(), nn.Linear(2 * channels * 7 * 7, hidden), nn.ReLU(),
             nn.Linear(hidden, n_classes),
         )
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The output of the last convolution (after its ReLU), the layer Grad-CAM explains."""
+        return self.features[4]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+class MNISTClassifier(nn.Module):
+    """The CNN ``f`` explained on MNIST, the architecture of the paper's code: two blocks of two 3×3
+    convolutions (16, 32 then 64, 64 channels; batch norm after the first of each; ReLU; 2×2
+    max-pool; light dropout) and three linear layers (3136 → 512 → 256 → 10). Input
+    ``(B, 1, 28, 28)`` in ``[0, 1]``, output ``(B, n_classes)`` logits."""
+
+    def __init__(self, n_classes: int = 10, dropout: float = 0.1):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout2d(dropout / 2),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(64 * 7 * 7, 512), nn.ReLU(),
+            nn.Linear(512, 256), nn.ReLU(), nn.Dropout(dropout), nn.Linear(256, n_classes),
+        )
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The output of the last convolution (after its ReLU), the layer Grad-CAM explains."""
+        return self.features[10]
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))

@@ -5,9 +5,14 @@ into scales separated by a squeeze (space-to-depth) and a split that factors out
 channels as latents (RealNVP's multi-scale architecture, Dinh et al. 2017). **Every split latent is
 kept** and flattened, so ``encode`` is a bijection ``[0, 1]^784 → R^784``::
 
-    x (1,28,28) → logit → squeeze (4,14,14) → K steps → split: z₁ (2,14,14)
-                                                  └→ squeeze (8,7,7) → K steps → z₂ (8,7,7)
-    z = [vec z₁, vec z₂]  ∈ R^784,   base density N(0, I)
+    x (1,28,28) → logit → squeeze (4,14,14) → K₁ steps → split: z₁ (2,14,14) ──→ ε₁ = (z₁ − μ(h))/σ(h)
+                                                   └→ h (2,14,14) → squeeze (8,7,7) → K₂ steps → z₂
+    z = [vec ε₁, vec z₂]  ∈ R^784,   base density N(0, I)
+
+The split latent is standardised by a Gaussian whose mean and scale depend on the half ``h`` that
+goes on (Glow's learned prior at a split, §3.3 of Kingma & Dhariwal). Written as the affine layer
+:class:`SplitPrior` it is one more bijection with a triangular Jacobian, so the base density stays
+``N(0, I)`` and every latent coordinate is treated alike by the search in Z.
 
 Change of variables (paper eq. 1, density direction ``g⁻¹: X → Z``)::
 
@@ -101,11 +106,31 @@ class InvConv1x1(nn.Module):
         return F.conv2d(y, torch.linalg.inv(self.weight).reshape(c, c, 1, 1))
 
 
+class CouplingNet(nn.Module):
+    """The network inside a coupling (Glow §3.3): ``3×3 conv → actnorm → ReLU → 1×1 conv → actnorm →
+    ReLU → 3×3 conv``. The last convolution starts at zero, so its output starts at zero."""
+
+    def __init__(self, c_in: int, hidden: int, c_out: int):
+        super().__init__()
+        self.conv_in = nn.Conv2d(c_in, hidden, 3, padding=1)
+        self.norm_in = ActNorm(hidden)
+        self.conv_mid = nn.Conv2d(hidden, hidden, 1)
+        self.norm_mid = ActNorm(hidden)
+        self.conv_out = nn.Conv2d(hidden, c_out, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu(self.norm_in(self.conv_in(x))[0])
+        h = F.relu(self.norm_mid(self.conv_mid(h))[0])
+        return self.conv_out(h)
+
+
 class AffineCoupling(nn.Module):
     """Affine coupling on channels (RealNVP eq. 4–6): ``x = [x_a, x_b]``,
     ``y_b = x_b ⊙ exp(s(x_a)) + t(x_a)``, ``y_a = x_a``, ``log|det| = Σ s``.
 
-    ``s = σ_scale ⊙ tanh(·)`` keeps the scales bounded; the last convolution starts at zero so
+    ``s = σ_scale ⊙ tanh(·)`` keeps the scales bounded; the network's output starts at zero so
     every coupling starts as the identity.
     """
 
@@ -113,13 +138,7 @@ class AffineCoupling(nn.Module):
         super().__init__()
         self.n_a = channels // 2
         n_b = channels - self.n_a
-        self.net = nn.Sequential(
-            nn.Conv2d(self.n_a, hidden, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
-            nn.Conv2d(hidden, 2 * n_b, 3, padding=1),
-        )
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        self.net = CouplingNet(self.n_a, hidden, 2 * n_b)
         self.s_scale = nn.Parameter(torch.ones(1, n_b, 1, 1))
 
     def _s_t(self, x_a: Tensor) -> tuple[Tensor, Tensor]:
@@ -137,6 +156,32 @@ class AffineCoupling(nn.Module):
         y_a, y_b = y[:, : self.n_a], y[:, self.n_a :]
         s, t = self._s_t(y_a)
         return torch.cat([y_a, (y_b - t) * torch.exp(-s)], dim=1)
+
+
+class SplitPrior(nn.Module):
+    """The learned prior at a split, as a bijection: ``ε = (z_split − μ(h)) ⊙ exp(−log σ(h))``,
+    ``log|det ∂ε/∂z_split| = −Σ log σ(h)``, where ``h`` is the half that stays in the flow.
+
+    ``(μ, log σ)`` come from a :class:`CouplingNet` on ``h`` (``log σ`` bounded by a scaled tanh);
+    it starts at zero, so the layer starts as the identity (the plain ``N(0, I)`` prior).
+    """
+
+    def __init__(self, n_split: int, n_kept: int, hidden: int):
+        super().__init__()
+        self.net = CouplingNet(n_kept, hidden, 2 * n_split)
+        self.s_scale = nn.Parameter(torch.ones(1, n_split, 1, 1))
+
+    def _mu_log_sigma(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        out = self.net(h)
+        return out[:, 0::2], self.s_scale * torch.tanh(out[:, 1::2])
+
+    def forward(self, z_split: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        mu, log_sigma = self._mu_log_sigma(h)
+        return (z_split - mu) * torch.exp(-log_sigma), -log_sigma.flatten(1).sum(dim=1)
+
+    def inverse(self, eps: Tensor, h: Tensor) -> Tensor:
+        mu, log_sigma = self._mu_log_sigma(h)
+        return eps * torch.exp(log_sigma) + mu
 
 
 class FlowStep(nn.Module):
@@ -164,27 +209,32 @@ class FlowStep(nn.Module):
 class MultiscaleFlow(nn.Module):
     """Two-scale Glow on ``(B, in_channels, size, size)`` images in ``[0, 1]`` with flat latents.
 
-    ``MultiscaleFlow(in_channels=1, size=28, steps_per_scale=(K₁, K₂), hidden=64)`` is the MNIST
-    model. ``size`` must be divisible by 4. ``encode``/``decode`` follow the project convention
+    ``MultiscaleFlow(in_channels=1, size=28, steps_per_scale=(K₁, K₂), hidden=(W₁, W₂))`` is the
+    MNIST model (``hidden``: the width of the coupling networks, one int for both scales or one per
+    scale). ``size`` must be divisible by 4. ``encode``/``decode`` follow the project convention
     (``encode = g⁻¹``, ``decode = g``); ``log_prob`` is the density of continuous ``x ∈ [0, 1]^D``.
     """
 
     def __init__(self, in_channels: int = 1, size: int = 28,
-                 steps_per_scale: tuple[int, int] | list[int] = (6, 6), hidden: int = 64,
-                 alpha: float = 0.05):
+                 steps_per_scale: tuple[int, int] | list[int] = (6, 6),
+                 hidden: int | tuple[int, int] | list[int] = 64, alpha: float = 0.05):
         super().__init__()
         if size % 4:
             raise ValueError(f"size must be divisible by 4 (two squeezes), got {size}")
         if len(steps_per_scale) != 2 or min(steps_per_scale) < 1:
             raise ValueError(f"steps_per_scale must be two positive ints, got {steps_per_scale}")
+        widths = [hidden, hidden] if isinstance(hidden, int) else list(hidden)
+        if len(widths) != 2 or min(widths) < 1:
+            raise ValueError(f"hidden must be a positive int or two of them, got {hidden}")
         if not 0.0 < alpha < 0.5:
             raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
         self.in_channels, self.size, self.alpha = in_channels, size, alpha
         c1 = 4 * in_channels                      # after the first squeeze
         self.n_split = c1 // 2                    # channels factored out after scale 1
         c2 = 4 * (c1 - self.n_split)              # after the second squeeze
-        self.scale1 = nn.ModuleList(FlowStep(c1, hidden) for _ in range(steps_per_scale[0]))
-        self.scale2 = nn.ModuleList(FlowStep(c2, hidden) for _ in range(steps_per_scale[1]))
+        self.scale1 = nn.ModuleList(FlowStep(c1, widths[0]) for _ in range(steps_per_scale[0]))
+        self.split_prior = SplitPrior(self.n_split, c1 - self.n_split, widths[0])
+        self.scale2 = nn.ModuleList(FlowStep(c2, widths[1]) for _ in range(steps_per_scale[1]))
         self.dim = in_channels * size * size
         self._z1_shape = (self.n_split, size // 2, size // 2)
         self._z2_shape = (c2, size // 4, size // 4)
@@ -217,6 +267,8 @@ class MultiscaleFlow(nn.Module):
             h, ld = step(h)
             logdet = logdet + ld
         z1, h = h[:, : self.n_split], h[:, self.n_split :]
+        z1, ld = self.split_prior(z1, h)
+        logdet = logdet + ld
         h = squeeze2x2(h)
         for step in self.scale2:
             h, ld = step(h)
@@ -236,7 +288,8 @@ class MultiscaleFlow(nn.Module):
         h = z[:, n1:].reshape(-1, *self._z2_shape)
         for step in reversed(self.scale2):
             h = step.inverse(h)
-        h = torch.cat([z1, unsqueeze2x2(h)], dim=1)
+        h = unsqueeze2x2(h)
+        h = torch.cat([self.split_prior.inverse(z1, h), h], dim=1)
         for step in reversed(self.scale1):
             h = step.inverse(h)
         return self._sigmoid(unsqueeze2x2(h))
