@@ -238,7 +238,7 @@ print_checks({
     "median distance to the helix in X within [1.5, 3.5]": 1.5 <= median_distance_x <= 3.5,
     "median distance to the helix in Z <= 0.05": median_distance_z <= 0.05,
     "Z at least 50x closer to the helix than X": median_distance_x >= 50 * median_distance_z,
-});
+})
 
 # %% [markdown]
 # **How close to the paper.** The X-distance lands close to the paper's 2.34: how far an adversarial

@@ -309,7 +309,7 @@ print_checks({
         results["helix_onmanifold_share_z"] > results["helix_onmanifold_share_x"],
     "MNIST: Z-step more in the top eigenspace than the X-gradient":
         mnist_onmanifold_share_z > mnist_onmanifold_share_x,
-});
+})
 
 # %% [markdown]
 # The paper shows these facts as a figure rather than numbers: the parallelepipeds of Fig. 7 left

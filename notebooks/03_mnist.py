@@ -399,7 +399,7 @@ checks = {
 }
 
 # %% tags=["nbval-check-output"]
-print_checks(checks);
+print_checks(checks)
 
 # %% [markdown]
 # ## How close to the paper, and why not closer

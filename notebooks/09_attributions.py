@@ -368,7 +368,7 @@ print_checks({
     "square -> circle counterfactuals grow it (area ratio >= 1.4)":
         results["cf_area_ratio_square_to_circle"] >= 1.4,
     "IG completeness gap <= 1 %": ig_completeness_gap <= 0.01,
-});
+})
 
 # %% [markdown]
 # The paper states the example qualitatively (§I): attribution maps "highlight existing pixels"

@@ -281,7 +281,7 @@ print_checks({
     "every method's top-k AUC below the random control (shapes, mean replacement)":
         all(a < aucs_sh["mean"]["random"] for n, a in aucs_sh["mean"].items() if n != "random"),
     f"IG completeness gap below 1 % at {n_steps} steps from the black baseline": completeness["black"] < 0.01,
-});
+})
 
 # %% [markdown]
 # The paper has no numbers for this study (it argues that attribution maps cannot show a change
