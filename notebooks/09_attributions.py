@@ -17,7 +17,7 @@
 # completeness; counterfactuals in the latent space of a flow vs adversarial examples, measured by
 # the object's area and shape against the generator's ground truth.
 #
-# **Runtime.** About 1 minute on a 2-core CPU with the shipped checkpoints (default); `retrain=True`
+# **Runtime.** About 2 minutes on a 2-core CPU with the shipped checkpoints (default); `retrain=True`
 # retrains the shapes classifier (20 s) and flow (about 12 minutes). No GPU needed.
 
 # %% tags=["parameters"]
