@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = get_device(args.device)
-    lr, max_steps = (5e-2, 2000) if args.space == "z" else (2e-3, 2000)  # as notebook 03
+    lr, max_steps = (5e-2, 1000) if args.space == "z" else (5e-3, 2000)  # as notebook 03
 
     f = zoo.frozen(zoo.load("mnist_classifier", device))
     g = zoo.frozen(zoo.load("mnist_flow", device))

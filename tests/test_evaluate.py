@@ -55,3 +55,19 @@ def test_share_matrix():
     m = share_matrix(hit, src, tgt, 3)
     assert m[0, 1] == 0.5 and m[1, 0] == 1.0 and m[1, 2] == 0.0
     assert torch.isnan(m[0, 0]) and torch.isnan(m[2, 1])
+
+
+def test_pair_study_covers_every_pair_with_correct_images():
+    from diffcf.evaluate import pair_study
+
+    labels = torch.arange(4).repeat_interleave(5)  # 5 images per class
+    predicted = labels.clone()
+    predicted[0] = 1  # misclassified: must never be picked
+    index, source, target = pair_study(labels, predicted, n_per_pair=2, n_classes=4)
+    assert len(index) == 4 * 3 * 2
+    assert (labels[index] == source).all() and (predicted[index] == source).all()
+    assert (source != target).all()
+    pairs = set(zip(source.tolist(), target.tolist(), strict=True))
+    assert pairs == {(s, t) for s in range(4) for t in range(4) if s != t}
+    with pytest.raises(ValueError, match="class 0 has 4 correctly classified images, need 5"):
+        pair_study(labels, predicted, n_per_pair=5, n_classes=4)

@@ -128,3 +128,19 @@ def test_bounds_clip_images():
     run = counterfactual_search(f, x0, ClassTarget(1, 0.999), space="x", lr=0.5, max_steps=50,
                                 bounds=(0.0, 1.0))
     assert run.x.min() >= 0 and run.x.max() <= 1
+
+
+def test_subset_of_a_joint_batch_equals_a_separate_run(helix_models):
+    """Two studies searched in one batch give each study's own results (what notebook 03 relies on)."""
+    g, f = helix_models
+    x0 = _starts(20, seed=2)
+    with torch.no_grad():
+        t = 1 - f(x0).argmax(1)
+    joint = counterfactual_search(f, x0, ClassTarget(t, 0.9), space="z", g=g, lr=3e-2, max_steps=200,
+                                  record_trajectory=True)
+    alone = counterfactual_search(f, x0[8:], ClassTarget(t[8:], 0.9), space="z", g=g, lr=3e-2,
+                                  max_steps=200)
+    part = joint.subset(slice(8, None))
+    assert torch.equal(part.steps, alone.steps) and torch.equal(part.success, alone.success)
+    assert torch.allclose(part.x, alone.x, atol=1e-3) and torch.allclose(part.z, alone.z, atol=1e-3)
+    assert part.trajectory.shape[1] == 12 and torch.allclose(part.trajectory[0], x0[8:], atol=1e-5)

@@ -83,6 +83,29 @@ def l2_to_pool(x_mod: Tensor, pool: Tensor, batch_size: int = 256) -> Tensor:
                       for i in range(0, len(x_mod), batch_size)])
 
 
+def pair_study(labels: Tensor, predicted: Tensor, n_per_pair: int,
+               n_classes: int = 10) -> tuple[Tensor, Tensor, Tensor]:
+    """Pick ``n_per_pair`` correctly classified images for every (source, target) pair with
+    source ≠ target; different targets of one source get different images where there are enough.
+
+    Returns ``(index, source, target)``, each of length ``n_classes · (n_classes - 1) · n_per_pair``.
+    """
+    if n_per_pair < 1:
+        raise ValueError(f"n_per_pair must be >= 1, got {n_per_pair}")
+    index, source, target = [], [], []
+    for s in range(n_classes):
+        members = ((labels == s) & (predicted == s)).nonzero()[:, 0]
+        if len(members) < n_per_pair:
+            raise ValueError(f"class {s} has {len(members)} correctly classified images, need {n_per_pair}")
+        for t in range(n_classes):
+            if t != s:
+                offset = (t * n_per_pair) % max(len(members) - n_per_pair, 1)
+                index.append(members[offset : offset + n_per_pair])
+                source.append(torch.full((n_per_pair,), s))
+                target.append(torch.full((n_per_pair,), t))
+    return torch.cat(index), torch.cat(source), torch.cat(target)
+
+
 def share_matrix(hit: Tensor, source: Tensor, target: Tensor, n_classes: int) -> Tensor:
     """``M[s, t]`` = mean of ``hit`` over the samples that went from class ``s`` to ``t``
     (NaN where there are none, e.g. the diagonal): the source → target matrix of oracle agreement."""

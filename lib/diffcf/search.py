@@ -133,6 +133,14 @@ class SearchResult:
     def n_success(self) -> int:
         return int(self.success.sum())
 
+    def subset(self, rows: Tensor | slice) -> SearchResult:
+        """The results of the samples ``rows`` only (e.g. one of several studies run in one batch)."""
+        return SearchResult(
+            x=self.x[rows], z=None if self.z is None else self.z[rows], success=self.success[rows],
+            steps=self.steps[rows], seconds=self.seconds[rows], output=self.output[rows],
+            trajectory=None if self.trajectory is None else self.trajectory[:, rows],
+        )
+
 
 class _MaskedAdam:
     """Adam (Kingma & Ba) on one tensor whose update is zero wherever ``active`` is False.
