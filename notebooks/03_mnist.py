@@ -132,7 +132,8 @@ print(f"round trip max |g(g^-1(x))-x|  {round_trip:.1e}")
 # pairs), each image with its own target class. Finished images are frozen and leave the working
 # set, so the few slow searches at the end are paid for once, not once per study. Each image's
 # search is independent of the others in the batch (the loss is a sum of per-image terms and Adam
-# works elementwise), so batching changes the speed, not the result.
+# works elementwise), so batching changes the speed, not the algorithm; only float round-off differs
+# between batch sizes, and over hundreds of Adam steps it can change an image's details.
 
 # %%
 with torch.no_grad():
