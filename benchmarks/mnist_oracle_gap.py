@@ -56,8 +56,7 @@ def main() -> None:
     print(f"test accuracy: linear SVM (shipped) {linear_accuracy:.3f}; RBF SVM on {args.rbf_train} "
           f"training images {rbf_accuracy:.3f} (fitted in {time.perf_counter() - start:.0f} s)")
 
-    with torch.no_grad():
-        fours = x_test[(y_test == 4) & (predict(f, x_test) == 4)][: args.n]
+    fours = x_test[(y_test == 4) & (predict(f, x_test) == 4)][: args.n]
     bits = torch.Generator().manual_seed(args.seed)
 
     def bits_per_dim(images: torch.Tensor) -> float:
@@ -68,14 +67,13 @@ def main() -> None:
     columns = ["success", "steps", "linSVM", "rbfSVM", "10-NN", "L2 X", "bits/dim", "secs"]
     print(f"{'variant':22s}" + "".join(f"{c:>9s}" for c in columns))
 
-    def row(name: str, images: torch.Tensor, sources: torch.Tensor, search: str = "") -> None:
+    def judged(images: torch.Tensor, sources: torch.Tensor) -> str:
         values = [oracle_target_share(svm, images, 9), rbf_share(images, 9),
                   knn_target_share(images, x_train, y_train, 9),
                   l2_to_source(images, sources).mean().item(), bits_per_dim(images)]
-        print(f"{name:22s}{search:>18s}" + "".join(f"{v:9.2f}" for v in values), end="", flush=True)
+        return "".join(f"{v:9.2f}" for v in values)
 
-    row("originals", fours, fours)
-    print()
+    print(f"{'originals':22s}{'':18s}{judged(fours, fours)}")
     for name, space, lr in [("Z, Adam 5e-2 (paper)", "z", 5e-2), ("Z, Adam 1e-2", "z", 1e-2),
                             ("X, Adam 5e-4 (paper)", "x", 5e-4), ("X, Adam 2e-3", "x", 2e-3),
                             ("X, Adam 5e-3 (nb 03)", "x", 5e-3)]:
@@ -84,8 +82,8 @@ def main() -> None:
                                     max_steps=2000, bounds=(0.0, 1.0), progress=True)
         seconds = time.perf_counter() - start
         ok = run.success
-        row(name, run.x[ok], fours[ok], f"{ok.float().mean().item():9.2f}{int(run.steps.median()):9d}")
-        print(f"{seconds:9.0f}")
+        print(f"{name:22s}{ok.float().mean().item():9.2f}{int(run.steps.median()):9d}"
+              f"{judged(run.x[ok], fours[ok])}{seconds:9.0f}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -83,7 +83,8 @@ svm = zoo.frozen(zoo.load_or_train(f"{prefix}_svm"))
 aes = zoo.frozen(zoo.load_or_train(f"{prefix}_autoencoders"))
 
 # %%
-classifier_accuracy = (predict(f, x_test) == y_test).float().mean().item()
+pred_test = predict(f, x_test)
+classifier_accuracy = (pred_test == y_test).float().mean().item()
 svm_accuracy = (predict(svm, x_test) == y_test).float().mean().item()
 with torch.no_grad():
     flow_bits_per_dim = g.bits_per_dim(x_test[:2000], generator=torch.Generator().manual_seed(seed)).mean().item()
@@ -136,8 +137,6 @@ print(f"round trip max |g(g^-1(x))-x|  {round_trip:.1e}")
 # between batch sizes, and over hundreds of Adam steps it can change an image's details.
 
 # %%
-with torch.no_grad():
-    pred_test = predict(f, x_test)
 is_source = (y_test == source) & (pred_test == source)
 x = x_test[is_source][:n_images]
 idx_pair, src_pair, tgt_pair = pair_study(y_test, pred_test, n_per_pair)
@@ -149,8 +148,9 @@ runs = {
     "x": counterfactual_search(f, x_all, targets_all, space="x", lr=lr_x, max_steps=max_steps_x,
                                bounds=(0.0, 1.0), progress=True),
 }
-study, pair_runs = slice(0, len(x)), {space: run.subset(slice(len(x), None)) for space, run in runs.items()}
-z_cf, x_adv_run = runs["z"].subset(study), runs["x"].subset(study)
+n_study = len(x)  # the first rows are the 4 -> 9 study, the rest the pair study of section 6
+z_cf, x_adv_run = runs["z"].subset(slice(0, n_study)), runs["x"].subset(slice(0, n_study))
+pair_runs = {space: run.subset(slice(n_study, None)) for space, run in runs.items()}
 x_cf, x_adv = z_cf.x, x_adv_run.x
 with torch.no_grad():
     x_rec = g.decode(g.encode(x)).clamp(0, 1)
