@@ -426,7 +426,7 @@ print_checks(checks)
 #   11 points, not 30. What we measured about why is below.
 # - **Runtime**: the default run takes about 4½ minutes on the 2-core CPU (budget: 6). Three choices
 #   made that possible, each measured: one batched search per space for both studies (the slow tail
-#   of the Z-searches, median 28 steps but some hundreds to 2000, is paid once); at most 1000
+#   of the Z-searches, median 28 steps but some run to the step limit, is paid once); at most 1000
 #   Z-steps (costs 4 of the 200 4 → 9 successes, see above); and an Adam step of 5e-3 in X.
 #
 # ### The oracle gap, measured
@@ -445,13 +445,13 @@ print_checks(checks)
 # | X, Adam 2e-3 | 1.00 | 214 | 0.25 | 0.09 | 0.12 | 2.49 | 18.8 |
 # | X, Adam 5e-3 (this notebook) | 1.00 | 45 | 0.26 | 0.09 | 0.12 | 2.69 | 35.6 |
 #
-# What it says: (1) the *search* is not the problem: a five times smaller Z-step keeps the
+# What it says: (1) the *step size* of the search is not the problem: a five times smaller Z-step keeps the
 # counterfactuals closer to the flow's typical set (1.73 vs 2.25 bits/dim) but the oracle shares do
 # not move; (2) the *linear* oracle is part of it: the adversarials' dense pixel noise pushes a linear
 # model on pixels toward 9 almost as much as it pushes the CNN (26%), while a non-linear oracle of
 # higher accuracy is fooled far less (9%) and sides with the counterfactuals by 12 points; (3) the
 # counterfactuals stop at the first step where *this* CNN is 99% sure, and the Fig. 8 grid shows many
-# 4/9 hybrids there, which no oracle reads as clear 9s. The paper does not name its SVM's kernel; a
+# 4/9 hybrids there, which neither oracle reads as clear 9s. The paper does not name its SVM's kernel; a
 # linear SVM matches its 92% accuracy, so that is what section 3 uses. The lever we could not pull is
 # the density model: the paper's RealNVP was trained far longer on a GPU, and this project had none.
 # Retrain with `python -m diffcf.zoo train mnist_flow` after raising its steps, then rerun.
