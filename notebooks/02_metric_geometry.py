@@ -14,14 +14,14 @@
 # spectrum for the MNIST flow of notebook 03, whose 784 × 784 Jacobians reveal a low-dimensional
 # data manifold.
 #
-# **Runtime.** About 4 minutes on a 2-core CPU (shipped checkpoints; the 64 MNIST Jacobians, about
-# 2–3 s each, dominate). The full run (`notebooks/params/full.yaml`) uses 100 images.
+# **Runtime.** About 2 minutes on a 2-core CPU (shipped checkpoints; the 100 MNIST Jacobians, about
+# 1 s each, dominate).
 
 # %% tags=["parameters"]
 n_points = 200  # helix points at which the metric is examined
 n_lambdas = 11  # step sizes λ for the first-order check, log-spaced in [1e-6, 1e-1]
 mnist_dataset = "mnist"  # images for section 5: "mnist" (real IDX files) or "digits"
-n_mnist_images = 64  # test images at which the 784 x 784 metric is computed (full run: 100)
+n_mnist_images = 100  # test images at which the 784 x 784 metric is computed
 seed = 0
 
 # %%
@@ -198,7 +198,9 @@ print(f"median share along the manifold, Z-step:     {onmanifold_share_z.median(
 #
 # For images nobody hands us the manifold, but the spectrum of $\gamma^{-1} = JJ^\top$ shows how many
 # directions the flow treats as "along the data". Each $J$ is a 784 × 784 Jacobian of the decoder,
-# computed with `vmap(jacfwd)` (784 forward-mode passes per image, vectorised). If MNIST lies near a
+# computed in reverse mode: 784 backward passes per image, vectorised with `vmap(jacrev)` in chunks
+# of 196 rows (on a CPU, small chunks keep the work in cache and are several times faster than one
+# pass over all rows or forward mode; `benchmarks/mnist_search.py` times it). If MNIST lies near a
 # low-dimensional manifold, a few eigenvalues dominate and the rest fall off by orders of magnitude.
 #
 # **Rule for the dimension estimate** (ours; the paper says MNIST lies on a manifold of about 30
@@ -215,7 +217,7 @@ x_img = x_img[:n_mnist_images]
 prefix = "mnist" if mnist_dataset == "mnist" else mnist_dataset
 g_img = zoo.frozen(zoo.load_or_train(f"{prefix}_flow"))
 f_img = zoo.frozen(zoo.load_or_train(f"{prefix}_classifier"))
-gamma_img, J_img = induced_inverse_metric(g_img, x_img, chunk_size=2)
+gamma_img, J_img = induced_inverse_metric(g_img, x_img, mode="rev", chunk_size=1, row_chunk=196)
 ev_img, U_img = metric_spectrum(J_img)
 cum = ev_img.cumsum(1) / ev_img.sum(1, keepdim=True)
 dims = (cum < 0.9).sum(1) + 1

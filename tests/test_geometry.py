@@ -20,9 +20,14 @@ def test_vmap_jacobian_equals_loop_reference():
     for mode in ("fwd", "rev"):
         assert torch.allclose(jacobian(flow.decode, z, mode=mode), jacobian_loop(flow.decode, z),
                               atol=1e-5)
-    assert torch.allclose(jacobian(flow.decode, z, chunk_size=2), jacobian(flow.decode, z))
+    for chunk_size in (1, 2):
+        assert torch.allclose(jacobian(flow.decode, z, chunk_size=chunk_size), jacobian(flow.decode, z))
+    chunked = jacobian(flow.decode, z, mode="rev", chunk_size=1, row_chunk=2)  # 3 rows: chunks 2 + 1
+    assert torch.allclose(chunked, jacobian(flow.decode, z, mode="rev"))
     with pytest.raises(ValueError, match="mode"):
         jacobian(flow.decode, z, mode="central")
+    with pytest.raises(ValueError, match="row_chunk"):
+        jacobian(flow.decode, z, mode="fwd", row_chunk=2)
 
 
 def test_metric_spectrum_reconstructs_gamma_inv():

@@ -29,20 +29,29 @@ def _flat_single(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
 
 
 def jacobian(fn: Callable[[Tensor], Tensor], z: Tensor, mode: str = "fwd",
-             chunk_size: int | None = None) -> Tensor:
-    """Per-sample Jacobians ``∂fn/∂z`` of shape ``(B, D, d)``, batched with ``torch.func.vmap``.
+             chunk_size: int | None = None, row_chunk: int | None = None) -> Tensor:
+    """Per-sample Jacobians ``∂fn/∂z`` of shape ``(B, D, d)`` with ``torch.func`` (``vmap``).
 
     ``mode="fwd"`` (``jacfwd``) costs ``d`` forward passes, ``"rev"`` (``jacrev``) ``D`` backward ones.
     ``chunk_size`` bounds how many samples are vmapped at once (memory: images need ``d`` passes each).
+    ``row_chunk`` (``"rev"`` only) bounds how many output rows one vmapped backward pass computes.
+    For the 784 × 784 MNIST Jacobian on a 2-core CPU, one image at a time in chunks of 196 rows is
+    2.4× faster than ``jacfwd`` over all rows and 12× faster than a row loop: the working set stays
+    in cache (``benchmarks/mnist_search.py``).
     """
     if mode not in ("fwd", "rev"):
         raise ValueError(f"mode must be 'fwd' or 'rev', got {mode!r}")
     if z.ndim != 2:
         raise ValueError(f"z must have shape (batch, d), got {tuple(z.shape)}")
-    jac = vmap((jacfwd if mode == "fwd" else jacrev)(_flat_single(fn)))
+    if row_chunk is not None and (mode != "rev" or row_chunk < 1):
+        raise ValueError(f"row_chunk needs mode='rev' and a positive value, got {mode!r}, {row_chunk}")
+    single = _flat_single(fn)
+    jac_one = jacfwd(single) if mode == "fwd" else jacrev(single, chunk_size=row_chunk)
     if chunk_size is None:
-        return jac(z)
-    return torch.cat([jac(z[i : i + chunk_size]) for i in range(0, len(z), chunk_size)])
+        return vmap(jac_one)(z)
+    if chunk_size == 1:  # a plain loop: vmap over one sample costs ~25% more on a CPU
+        return torch.stack([jac_one(zi) for zi in z])
+    return torch.cat([vmap(jac_one)(z[i : i + chunk_size]) for i in range(0, len(z), chunk_size)])
 
 
 def jacobian_loop(fn: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:
@@ -56,12 +65,13 @@ def jacobian_loop(fn: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:
 
 
 def induced_inverse_metric(g: Generator, x: Tensor, mode: str = "fwd",
-                           chunk_size: int | None = None) -> tuple[Tensor, Tensor]:
+                           chunk_size: int | None = None,
+                           row_chunk: int | None = None) -> tuple[Tensor, Tensor]:
     """``γ⁻¹(x) = J Jᵀ`` with ``J = ∂g/∂z`` at ``z = g⁻¹(x)``; returns ``(γ⁻¹, J)``, ``(B, D, D)``
-    and ``(B, D, d)``."""
+    and ``(B, D, d)``. ``mode``, ``chunk_size``, ``row_chunk``: as in :func:`jacobian`."""
     with torch.no_grad():
         z = g.encode(x)
-    J = jacobian(g.decode, z, mode=mode, chunk_size=chunk_size)
+    J = jacobian(g.decode, z, mode=mode, chunk_size=chunk_size, row_chunk=row_chunk)
     return J @ J.mT, J
 
 
