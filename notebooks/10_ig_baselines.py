@@ -19,7 +19,7 @@
 # control) and mass-centre ablation curves for every method and baseline, on MNIST and on the shapes,
 # with an area-under-curve table.
 #
-# **Runtime.** About 3.5 minutes on a 2-core CPU (default: shipped checkpoints, 48 digits, 32 shapes).
+# **Runtime.** About 5 minutes on a 2-core CPU (default: shipped checkpoints, 48 digits, 32 shapes).
 # No training, no GPU needed.
 
 # %% tags=["parameters"]
