@@ -83,5 +83,6 @@ def main() -> None:
         print(f"  {name:39s}: {fast:8.2f} s   {slow / fast:5.1f}x faster, "
               f"max |difference| {(J - J_ref).abs().max().item():.1e}")
 
+
 if __name__ == "__main__":
     main()
