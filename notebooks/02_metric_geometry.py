@@ -278,7 +278,7 @@ print(f"Z-step more on the manifold than the X-gradient: {mnist_onmanifold_share
 # though smaller (a rule with 95% or 99% gives more; the exact number depends on the rule and on the
 # flow). Almost all of a Z-step lies in that small eigenspace, while most of the raw X-gradient (93%
 # in our run) lies outside it, in directions the flow considers off the data. Our MNIST flow is
-# small and CPU-trained (1.33 bits/dim against RealNVP's 1.06; notebook 03 discusses its quality),
+# small and CPU-trained (1.36 bits/dim against RealNVP's 1.06; notebook 03 discusses its quality),
 # so its spectrum is a rougher estimate than the paper's.
 
 # %% [markdown]

@@ -71,6 +71,26 @@ def test_train_and_save_writes_manifest_and_reloads(ckpt_dir):
         zoo.REGISTRY.pop("tiny")
 
 
+def test_train_with_overrides_writes_nothing(ckpt_dir):
+    seen = {}
+
+    def train(model, device, steps, seed):
+        seen.update(steps=steps, seed=seed)
+        return {"steps": steps}
+
+    zoo.register(zoo.ModelSpec("tiny", MLPClassifier, {"in_dim": 3, "hidden": 4}, train,
+                               {"steps": 1, "seed": 0}))
+    try:
+        model, metrics, seconds = zoo.train("tiny", "cpu", steps=7)
+        assert seen == {"steps": 7, "seed": 0} and metrics == {"steps": 7} and seconds >= 0
+        assert not model.training
+        assert not list(ckpt_dir.iterdir())  # no checkpoint, no manifest
+        with pytest.raises(ValueError, match="no training parameters \\['epochs'\\]"):
+            zoo.train("tiny", "cpu", epochs=3)
+    finally:
+        zoo.REGISTRY.pop("tiny")
+
+
 def test_results_contract_rejects_non_numbers(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFCF_ROOT", str(tmp_path))
     path = save_results("99_demo", {"a": 1, "b": 0.5, "c": torch.tensor(2.0)})

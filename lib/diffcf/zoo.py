@@ -117,16 +117,32 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
     return model.to(device)
 
 
+def train(name: str, device: str | torch.device = "auto", **overrides: Any
+          ) -> tuple[nn.Module, dict[str, float], float]:
+    """Train ``name`` with its recipe; ``overrides`` replace recipe parameters (e.g. ``steps``).
+
+    Returns the model (eval mode), its test metrics and the training time in seconds; writes nothing.
+    """
+    spec = _spec(name)
+    unknown = set(overrides) - set(spec.train_params)
+    if unknown:
+        raise ValueError(f"{name!r} has no training parameters {sorted(unknown)}; "
+                         f"its recipe takes {sorted(spec.train_params)}")
+    train_params = {**spec.train_params, **overrides}
+    dev = get_device(device) if isinstance(device, str) else device
+    seed_everything(train_params.get("seed", 0))
+    model = spec.build(**spec.params).to(dev)
+    start = time.perf_counter()
+    metrics = spec.train(model, dev, **train_params)
+    seconds = time.perf_counter() - start
+    return model.eval(), metrics, seconds
+
+
 def train_and_save(name: str, device: str | torch.device = "auto") -> nn.Module:
     """Train ``name`` with its recipe, write ``<name>.pt`` atomically and update the manifest."""
     spec = _spec(name)
     dev = get_device(device) if isinstance(device, str) else device
-    seed_everything(spec.train_params.get("seed", 0))
-    model = spec.build(**spec.params).to(dev)
-    start = time.perf_counter()
-    metrics = spec.train(model, dev, **spec.train_params)
-    seconds = time.perf_counter() - start
-    model.eval()
+    model, metrics, seconds = train(name, dev)
     path = checkpoint_dir() / f"{name}.pt"
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     atomic_write(path, lambda p: torch.save(state, p))
