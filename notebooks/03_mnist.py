@@ -459,7 +459,7 @@ print_checks(checks)
 # linear SVM matches its 92% accuracy, so that is what section 3 uses.
 #
 # The remaining suspect is the density model: the paper's RealNVP was trained far longer, on a GPU.
-# `benchmarks/mnist_oracle_gap.py --flow-steps 3000 6000` (about an hour on the CPU) trains this
+# `benchmarks/mnist_oracle_gap.py --flow-steps 3000 6000` (about 45 minutes on the CPU) trains this
 # notebook's flow recipe for 3000 and 6000 steps instead of 11 000 and repeats the paper's Z-search
 # (Adam 5e-2, up to 2000 steps) on the same 200 images with each flow. Its output:
 #
