@@ -14,7 +14,7 @@
 # found in one batched run per space, then every quantitative check of the paper side by side, and
 # (beyond the paper) the source → target matrix of oracle agreement for all 90 class pairs.
 #
-# **Runtime.** About 4½–5½ minutes on a 2-core CPU with the shipped checkpoints (default: 200 images
+# **Runtime.** About 4–5½ minutes on a 2-core CPU with the shipped checkpoints (default: 200 images
 # for 4 → 9 and 180 for the 10 × 10 study); the full run (`notebooks/params/full.yaml`: all test 4s,
 # 10 images per pair, the paper's 2000 Z-steps) wants a GPU.
 #
@@ -427,7 +427,7 @@ print_checks(checks)
 #   than for adversarials, and this project's target is 30 points in favour of Z (measured: −6).
 #   Over all 90 pairs of section 6 the oracle does side with the counterfactuals (19% vs 8%), but by
 #   11 points, not 30. What we measured about why is below.
-# - **Runtime**: the default run takes 4½–5½ minutes on the 2-core CPU (budget: 6; measured 265 to
+# - **Runtime**: the default run takes 4–5½ minutes on the 2-core CPU (budget: 6; measured 222 to
 #   332 s as the machine's load varied). Three choices made that possible, each measured: one
 #   batched search per space for both studies (the slow tail of the Z-searches, median 28 steps
 #   but some run to the step limit, is paid once); at most 1000 Z-steps (costs 4 of the 200 4 → 9
