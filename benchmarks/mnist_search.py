@@ -31,6 +31,25 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
+def step_seconds(f, g, x, t, space: str, repeats: int = 5) -> float:
+    """Seconds of one search step (to X, classifier, cross-entropy, gradient) on the batch ``x``."""
+    with torch.no_grad():
+        v = g.encode(x) if space == "z" else x.clone()
+    v.requires_grad_(True)
+
+    def step() -> None:
+        x_v = (g.decode(v) if space == "z" else v).clamp(0.0, 1.0)
+        torch.autograd.grad(torch.nn.functional.cross_entropy(f(x_v), t), v)
+
+    step()  # warm-up
+    _sync(x.device)
+    start = time.perf_counter()
+    for _ in range(repeats * max(1, 64 // len(x))):
+        step()
+    _sync(x.device)
+    return (time.perf_counter() - start) / (repeats * max(1, 64 // len(x)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=256)
@@ -65,6 +84,13 @@ def main() -> None:
     print(f"  successes agree on {agree:.0%} of images; median |x_batched - x_loop| = "
           f"{(x_ref.to(device) - run.x).flatten(1).abs().amax(1).median().item():.2e}")
     print(f"  speed ratio    : {loop / batched:.1f}x")
+    steps = run.steps.sort(descending=True).values.float()
+    print(f"  the slowest 10% of searches take {steps[: len(steps) // 10].sum() / steps.sum():.0%} of all "
+          f"steps; they run in a small batch once the others have finished")
+
+    one, batch = step_seconds(f, g, fours[:1], t[:1], args.space), step_seconds(f, g, fours, t, args.space)
+    print(f"  one gradient step: {one * 1e3:.1f} ms for 1 image, {batch / len(fours) * 1e3:.2f} ms per image "
+          f"in a batch of {len(fours)}: batching saves at most {one * len(fours) / batch:.1f}x")
 
     with torch.no_grad():
         z = g.encode(fours[: args.jacobian_images])
