@@ -38,6 +38,7 @@ from diffcf import seed_everything, zoo
 from diffcf.data.mnist import load_dataset
 from diffcf.evaluate import knn_target_share, l2_to_source, oracle_target_share, predict
 from diffcf.search import ClassTarget, counterfactual_search
+from reference import NOTEBOOK_03_SEARCH
 
 
 def main() -> None:
@@ -89,7 +90,7 @@ def main() -> None:
         return "".join(f"{v:9.2f}" for v in values)
 
     print(f"{'originals':22s}{'':18s}{judged(fours, fours)}")
-    def variant(name: str, space: str, lr: float, generator: torch.nn.Module,
+    def variant(name: str, space: str, lr: float, generator: torch.nn.Module | None,
                 confidence: float = 0.99, max_steps: int = 2000) -> None:
         start = time.perf_counter()
         run = counterfactual_search(f, fours, ClassTarget(9, confidence), space=space, g=generator,
@@ -101,8 +102,9 @@ def main() -> None:
 
     if args.confidence:
         for confidence in args.confidence:
-            variant(f"Z, Λ = {confidence}", "z", 5e-2, g, confidence, max_steps=1000)
-            variant(f"X, Λ = {confidence}", "x", 5e-3, None, confidence, max_steps=2000)
+            for space in ("z", "x"):
+                lr, max_steps = NOTEBOOK_03_SEARCH[space]
+                variant(f"{space.upper()}, Λ = {confidence}", space, lr, g, confidence, max_steps)
         return
     if not args.flow_steps:
         for name, space, lr in [("Z, Adam 5e-2 (paper)", "z", 5e-2), ("Z, Adam 1e-2", "z", 1e-2),

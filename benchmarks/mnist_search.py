@@ -23,7 +23,7 @@ from diffcf.evaluate import predict
 from diffcf.geometry import jacobian, jacobian_loop
 from diffcf.search import ClassTarget, counterfactual_search
 from diffcf.utils import get_device
-from reference import reference_search
+from reference import NOTEBOOK_03_SEARCH, reference_search
 
 
 def _sync(device):
@@ -41,13 +41,14 @@ def step_seconds(f, g, x, t, space: str, repeats: int = 5) -> float:
         x_v = (g.decode(v) if space == "z" else v).clamp(0.0, 1.0)
         torch.autograd.grad(torch.nn.functional.cross_entropy(f(x_v), t), v)
 
+    n = repeats * max(1, 64 // len(x))  # small batches: more repeats, as their times are noisier
     step()  # warm-up
     _sync(x.device)
     start = time.perf_counter()
-    for _ in range(repeats * max(1, 64 // len(x))):
+    for _ in range(n):
         step()
     _sync(x.device)
-    return (time.perf_counter() - start) / (repeats * max(1, 64 // len(x)))
+    return (time.perf_counter() - start) / n
 
 
 def main() -> None:
@@ -58,7 +59,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = get_device(args.device)
-    lr, max_steps = (5e-2, 1000) if args.space == "z" else (5e-3, 2000)  # as notebook 03
+    lr, max_steps = NOTEBOOK_03_SEARCH[args.space]
 
     f = zoo.frozen(zoo.load("mnist_classifier", device))
     g = zoo.frozen(zoo.load("mnist_flow", device))
@@ -85,7 +86,8 @@ def main() -> None:
           f"{(x_ref.to(device) - run.x).flatten(1).abs().amax(1).median().item():.2e}")
     print(f"  speed ratio    : {loop / batched:.1f}x")
     steps = run.steps.sort(descending=True).values.float()
-    print(f"  the slowest 10% of searches take {steps[: len(steps) // 10].sum() / steps.sum():.0%} of all "
+    slowest = steps[: max(1, len(steps) // 10)]
+    print(f"  the slowest 10% of searches take {slowest.sum() / steps.sum():.0%} of all "
           f"steps; they run in a small batch once the others have finished")
 
     one, batch = step_seconds(f, g, fours[:1], t[:1], args.space), step_seconds(f, g, fours, t, args.space)
