@@ -115,8 +115,8 @@ def main() -> None:
     shipped = zoo.manifest_entry("mnist_flow")
     variant(f"Z, 5e-2, flow {shipped['train_params']['steps']}", "z", 5e-2, g)
     for steps in args.flow_steps:
-        flow, metrics, seconds = zoo.train("mnist_flow", "cpu", steps=steps)
-        print(f"  (flow trained for {steps} steps in {seconds / 60:.0f} min: test bits/dim "
+        flow, metrics, stage = zoo.train("mnist_flow", "cpu", steps=steps)
+        print(f"  (flow trained for {steps} steps in {stage.seconds / 60:.0f} min: test bits/dim "
               f"{metrics['test_bits_per_dim']:.2f}; the shipped flow's, {shipped['train_params']['steps']} "
               f"steps: {shipped['metrics']['test_bits_per_dim']:.2f})")
         variant(f"Z, 5e-2, flow {steps}", "z", 5e-2, zoo.frozen(flow))

@@ -31,6 +31,21 @@ def oracle_target_share(oracle: Callable[[Tensor], Tensor], x: Tensor, t: Tensor
 
 
 @torch.no_grad()
+def confident_share(f: Callable[[Tensor], Tensor], x: Tensor, threshold: float = 0.9,
+                    batch_size: int = 512) -> float:
+    """Share of images to which the classifier gives *some* class a probability above ``threshold``.
+
+    On a generator's samples this is a classifier-judged sample quality: blobs and half-strokes
+    rarely get a confident class. It cannot see diversity (a generator drawing one good digit scores
+    1) nor details the classifier ignores.
+    """
+    if len(x) == 0:
+        return float("nan")
+    top = torch.cat([f(x[i : i + batch_size]).softmax(1).amax(1) for i in range(0, len(x), batch_size)])
+    return (top > threshold).float().mean().item()
+
+
+@torch.no_grad()
 def knn_labels(x: Tensor, bank: Tensor, bank_labels: Tensor, k: int = 10,
                batch_size: int = 256) -> Tensor:
     """Labels of the ``k`` Euclidean nearest neighbours of each image in ``bank``: ``(N, k)``."""

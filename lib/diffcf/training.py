@@ -1,12 +1,91 @@
-"""Generic training loops with a tqdm bar (loss shown). Recipes for named models live in :mod:`diffcf.zoo`."""
+"""The one training loop of the project: Adam, warm-up and cosine decay, a tqdm bar, stages, DDP.
+
+Every recipe in :mod:`diffcf.recipes` trains through :func:`fit`. Small models train in one call.
+Models that need more than one sitting train in **stages** (:class:`Stage`): a stage starts at a
+given step with the optimiser state of the previous one (or a fresh Adam and a short warm-up when
+that state is lost), runs for a number of steps or minutes, and hands back the step it reached; the
+learning-rate schedule is a function of the global step, so stages add up to the same schedule as
+one long run. Resumable state is saved every few minutes, so an interrupted stage loses little.
+
+**Distributed data parallel.** Started by ``torchrun --nproc_per_node=N``, :func:`init_distributed`
+joins the process group (gloo on CPU, nccl on GPU) and :func:`fit` wraps the model in
+:class:`~torch.nn.parallel.DistributedDataParallel`: each rank draws its own batches (seeded by its
+rank), gradients are averaged, and the ranks check at the end that they hold identical weights.
+Without torchrun, one process trains alone.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
+
+
+@dataclass
+class Stage:
+    """One sitting of training: where it starts, how long it may run, where it saves.
+
+    ``start_step`` and ``optimizer_state`` come from the previous stage (``optimizer_state=None``
+    restarts Adam, with ``warmup_steps`` of linear warm-up). The stage ends at the recipe's last step,
+    after ``max_steps`` steps or after ``max_seconds``, whichever comes first. ``save(model,
+    optimizer_state, step)`` is called every ``save_every_seconds`` and at the end, on rank 0 only.
+    After :func:`fit`, ``step`` is where the stage stopped and ``seconds`` how long it ran.
+    """
+
+    start_step: int = 0
+    optimizer_state: dict[str, Any] | None = None
+    warmup_steps: int = 0
+    max_steps: int | None = None
+    max_seconds: float | None = None
+    save: Callable[[nn.Module, dict[str, Any], int], None] | None = None
+    save_every_seconds: float = 600.0
+    step: int = 0
+    seconds: float = 0.0
+    history: list[float] = field(default_factory=list)
+
+
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """Join the process group when started by ``torchrun`` (``WORLD_SIZE`` > 1); return
+    ``(rank, world_size)``, ``(0, 1)`` for a single process."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def rank() -> int:
+    """This process's rank (0 without torchrun)."""
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def learning_rate(step: int, steps: int, lr: float, warmup_steps: int = 0, warmup_from: int = 0) -> float:
+    """Cosine decay from ``lr`` at step 0 to 0 at ``steps``, times a linear warm-up over the
+    ``warmup_steps`` steps after ``warmup_from`` (the start of a stage whose Adam restarted)."""
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / max(steps, 1)))
+    warm = min(1.0, (step - warmup_from + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    return lr * cosine * warm
+
+
+class _Objective(nn.Module):
+    """``forward(*batch) = loss_fn(model, *batch)``: DDP synchronises gradients through ``forward``."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable[..., Tensor]):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, *batch: Tensor) -> Tensor:
+        return self.loss_fn(self.model, *batch)
 
 
 def fit(
@@ -19,31 +98,83 @@ def fit(
     desc: str = "train",
     clip_grad: float | None = None,
     progress: bool = True,
+    stage: Stage | None = None,
 ) -> list[float]:
-    """Minimise ``loss_fn(model, *batch)`` with Adam (L2 ``weight_decay``) and a cosine learning-rate
-    decay for ``steps`` steps; return the loss history. Raises if the loss becomes NaN/Inf."""
+    """Minimise ``loss_fn(model, *batch)`` with Adam (L2 ``weight_decay``) and a cosine
+    learning-rate decay over ``steps`` steps; return the loss history (every 50th step).
+
+    With a :class:`Stage`, train from ``stage.start_step`` until the stage's budget is spent.
+    Raises :class:`FloatingPointError` if the loss becomes NaN/Inf.
+    """
+    stage = stage if stage is not None else Stage()
+    objective: nn.Module = _Objective(model, loss_fn)
+    if dist.is_initialized():
+        # DDP broadcasts rank 0's parameters and buffers (e.g. actnorm's data-dependent start).
+        objective = nn.parallel.DistributedDataParallel(objective)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
-    history: list[float] = []
+    warmup_from = stage.start_step
+    if stage.optimizer_state is not None:
+        opt.load_state_dict(stage.optimizer_state)
+    end = steps if stage.max_steps is None else min(steps, stage.start_step + stage.max_steps)
     model.train()
-    bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=1.0)
+    is_main = rank() == 0
+    device = next(model.parameters()).device
+    start = last_save = time.perf_counter()
+    bar = tqdm(range(stage.start_step, end), desc=desc, disable=not (progress and is_main),
+               mininterval=1.0, initial=stage.start_step, total=steps)
+    step = stage.start_step
     for step in bar:
-        batch = next(batches)
-        loss = loss_fn(model, *batch)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, steps, lr, stage.warmup_steps, warmup_from)
+        loss = objective(*next(batches))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if clip_grad is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
         opt.step()
-        sched.step()
-        if step % 50 == 0 or step == steps - 1:
+        if step % 50 == 0 or step == end - 1:
             value = loss.item()
-            if not torch.isfinite(torch.tensor(value)):
+            if not math.isfinite(value):
                 raise FloatingPointError(f"{desc}: loss became {value} at step {step}")
-            history.append(value)
+            stage.history.append(value)
             bar.set_postfix(loss=f"{value:.4f}")
+        now = time.perf_counter()
+        if stage.max_seconds is not None and step % 10 == 0 and _any_rank(now - start > stage.max_seconds, device):
+            step += 1
+            break
+        if stage.save is not None and is_main and now - last_save > stage.save_every_seconds:
+            stage.save(model, opt.state_dict(), step + 1)
+            last_save = now
+    else:
+        step = end
+    bar.close()
+    stage.step, stage.seconds = step, time.perf_counter() - start
+    if dist.is_initialized():
+        check_ranks_agree(model)
+    if stage.save is not None and is_main:
+        stage.save(model, opt.state_dict(), stage.step)
     model.eval()
-    return history
+    return stage.history
+
+
+def _any_rank(flag: bool, device: torch.device) -> bool:
+    """``flag`` of any rank: under DDP every rank must stop at the same step."""
+    if not dist.is_initialized():
+        return flag
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def check_ranks_agree(model: nn.Module) -> None:
+    """Raise unless every rank holds the same weights (sum and sum of squares of all parameters)."""
+    flat = torch.cat([p.detach().float().flatten() for p in model.parameters()])
+    mine = torch.stack([flat.sum(), (flat**2).sum()]).double()
+    lowest, highest = mine.clone(), mine.clone()
+    dist.all_reduce(lowest, op=dist.ReduceOp.MIN)
+    dist.all_reduce(highest, op=dist.ReduceOp.MAX)
+    if not torch.equal(lowest, highest):
+        raise RuntimeError(f"rank {rank()}: the ranks' weights differ after training ({lowest} vs {highest})")
 
 
 def nll_loss(flow: nn.Module, x: Tensor) -> Tensor:

@@ -1,15 +1,27 @@
 """Named models: train once, then load verified checkpoints (``data/checkpoints`` + ``manifest.json``).
 
-Every model has a name, a builder with its parameters and a training recipe. ``load_or_train(name)``
-loads ``<name>.pt`` after checking its sha256 against the manifest (``torch.load(weights_only=True)``),
-or trains it with the recipe when asked (``retrain=True``) or when no checkpoint exists. The manifest
-records, per model: file, sha256, bytes, the command and parameters that made it, training time,
-device and key metrics. Files are written atomically.
+Every model has a name, a builder with its parameters and a training recipe (the recipes live in
+:mod:`diffcf.recipes`, one module per dataset). ``load_or_train(name)`` loads ``<name>.pt`` after
+checking its sha256 against the manifest (``torch.load(weights_only=True)``), or trains it with the
+recipe when asked (``retrain=True``) or when no checkpoint exists. The manifest records, per model:
+file, sha256, bytes, the command and parameters that made it, its training stages (steps, minutes,
+device, metrics) and key metrics.
 
-Command line::
+A checkpoint and its manifest entry change together or not at all: the new weights are written
+beside the old ones (``<name>.pt.new``), the manifest is rewritten, and only then does the new file
+take the old one's place; :func:`load` completes an interrupted swap.
+
+**Training in stages.** Models that need more than one sitting train with ``--minutes`` or
+``--stage-steps`` per sitting and continue with ``--resume``. The resumable state (weights, Adam
+state, step) is kept in ``build/train/<name>.state.pt`` (not in git); on a machine without it, a stage
+resumes from the committed checkpoint with a fresh Adam and a short warm-up, and the manifest says so.
+
+Command line (also under ``torchrun --nproc_per_node=N``, see :mod:`diffcf.training`)::
 
     python -m diffcf.zoo list
     python -m diffcf.zoo train helix_flow helix_classifier   # or: make checkpoints
+    python -m diffcf.zoo train mnist_flow --minutes 120      # a first stage of two hours
+    python -m diffcf.zoo train mnist_flow --resume --minutes 120
     python -m diffcf.zoo verify
 """
 
@@ -23,31 +35,28 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from diffcf.generative import reconstruction_error
-from diffcf.utils import (
-    atomic_write,
-    file_digest,
-    get_device,
-    project_root,
-    seed_everything,
-    write_json,
-)
+from diffcf.training import Stage, init_distributed, rank
+from diffcf.utils import atomic_write, file_digest, get_device, project_root, seed_everything, write_json
+
+WARMUP_AFTER_LOST_OPTIMIZER = 200  # steps of learning-rate warm-up when Adam restarts mid-schedule
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unknown, or does not match its manifest entry."""
+    """A checkpoint or the manifest is missing, unknown, malformed or does not match."""
 
 
 @dataclass
 class ModelSpec:
-    """A named model: ``build(**params)`` makes it, ``train(model, device, **train_params)`` trains it
-    in place and returns its key metrics."""
+    """A named model: ``build(**params)`` makes it; ``train(model, device, stage=stage,
+    **train_params)`` trains it in place through :func:`diffcf.training.fit` and returns its key
+    metrics. ``train_params["steps"]``, where present, is the length of the whole schedule."""
 
     name: str
     build: Callable[..., nn.Module]
@@ -70,18 +79,29 @@ def checkpoint_dir() -> Path:
     return Path(os.environ.get("DIFFCF_CHECKPOINTS", project_root() / "data" / "checkpoints"))
 
 
+def state_path(name: str) -> Path:
+    """Where a staged model's resumable state (weights, Adam, step) lives: ``build/train/``."""
+    return project_root() / "build" / "train" / f"{name}.state.pt"
+
+
 def _manifest_path() -> Path:
     return checkpoint_dir() / "manifest.json"
 
 
 def read_manifest() -> dict[str, dict[str, Any]]:
+    """The manifest as ``{name: entry}``; raises :class:`CheckpointError` naming the file if it is
+    not a JSON object of objects."""
     path = _manifest_path()
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path} is not valid JSON ({err}); restore it from git") from err
+    if not isinstance(manifest, dict) or not all(isinstance(v, dict) for v in manifest.values()):
+        raise CheckpointError(f"{path} must be a JSON object {{name: entry}}, got "
+                              f"{type(manifest).__name__}; restore it from git")
+    return manifest
 
 
 def sha256_file(path: Path) -> str:
@@ -94,35 +114,96 @@ def _spec(name: str) -> ModelSpec:
     return REGISTRY[name]
 
 
+def _verified_path(name: str, entry: dict[str, Any]) -> Path:
+    """The checkpoint file of ``name`` after checking its sha256 (finishing an interrupted swap)."""
+    path = checkpoint_dir() / f"{name}.pt"
+    expected = entry.get("sha256")
+    if not isinstance(expected, str):
+        raise CheckpointError(f"the manifest entry of {name!r} has no sha256; restore "
+                              f"{_manifest_path()} from git or retrain {name!r}")
+    pending = path.with_name(path.name + ".new")
+    if pending.exists() and sha256_file(pending) == expected:
+        _swap_in(pending, path)  # the manifest was written, the swap was not: finish it
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint file {path} for {name!r}: restore it from git, run "
+                              f"`make checkpoints` or load_or_train({name!r}, retrain=True)")
+    digest = sha256_file(path)
+    if digest != expected:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupted or was changed: sha256 {digest[:12]}… does not match "
+            f"the manifest's {expected[:12]}…. Restore it (git checkout -- {path.name}) "
+            f"or retrain it with load_or_train({name!r}, retrain=True)"
+        )
+    return path
+
+
 def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
     """Load the checkpoint of ``name`` after verifying its sha256 against the manifest."""
     spec = _spec(name)
     entry = read_manifest().get(name)
-    path = checkpoint_dir() / f"{name}.pt"
-    if entry is None or not path.exists():
+    if entry is None:
         raise CheckpointError(
             f"no checkpoint for {name!r} in {checkpoint_dir()}: run `make checkpoints` "
             f"or load_or_train({name!r}, retrain=True)"
         )
-    digest = sha256_file(path)
-    if digest != entry["sha256"]:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupted or was changed: sha256 {digest[:12]}… does not match "
-            f"the manifest's {entry['sha256'][:12]}…. Restore it (git checkout -- {path.name}) "
-            f"or retrain it with load_or_train({name!r}, retrain=True)"
-        )
+    path = _verified_path(name, entry)
     state = torch.load(path, map_location="cpu", weights_only=True)
     model = spec.build(**entry.get("params", spec.params))
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[1:2] or [str(err)]
+        raise CheckpointError(
+            f"checkpoint {path} does not fit the model {name!r} builds ({type(model).__name__} "
+            f"with {entry.get('params', spec.params)}): {first[0].strip()} Retrain it with "
+            f"load_or_train({name!r}, retrain=True)"
+        ) from None
     model.eval()
     return model.to(device)
 
 
-def train(name: str, device: str | torch.device = "auto", **overrides: Any
-          ) -> tuple[nn.Module, dict[str, float], float]:
-    """Train ``name`` with its recipe; ``overrides`` replace recipe parameters (e.g. ``steps``).
+@dataclass
+class _Start:
+    """Where a stage starts: a model, the step reached and (if kept) Adam's state."""
 
-    Returns the model (eval mode), its test metrics and the training time in seconds; writes nothing.
+    model: nn.Module
+    step: int = 0
+    optimizer_state: dict[str, Any] | None = None
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _resume_point(name: str, dev: torch.device) -> _Start:
+    """The furthest saved point of ``name``: its resumable state or its committed checkpoint."""
+    spec = _spec(name)
+    entry = read_manifest().get(name, {})
+    done = entry.get("steps_done", 0)
+    path = state_path(name)
+    if path.exists():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["params"] == spec.params and state["step"] >= done:
+            model = spec.build(**spec.params)
+            model.load_state_dict(state["model"])
+            return _Start(model.to(dev), state["step"], state["optimizer"], entry.get("stages", []))
+    if not done:
+        raise CheckpointError(f"nothing to resume for {name!r}: no state in {path} and no trained "
+                              f"stage in the manifest; train it without --resume first")
+    return _Start(load(name, dev), done, None, entry.get("stages", []))
+
+
+def train(
+    name: str,
+    device: str | torch.device = "auto",
+    resume: bool = False,
+    max_minutes: float | None = None,
+    stage_steps: int | None = None,
+    **overrides: Any,
+) -> tuple[nn.Module, dict[str, float], Stage]:
+    """Train ``name`` with its recipe; write nothing but the resumable state of a bounded stage.
+
+    ``overrides`` replace recipe parameters (e.g. ``steps``). Without ``resume`` training starts
+    from scratch; with it, from :func:`_resume_point`. ``max_minutes`` / ``stage_steps`` end the
+    stage early (the schedule continues with the next ``resume``). Returns the model (eval mode),
+    its test metrics and the :class:`~diffcf.training.Stage` (steps reached, seconds).
     """
     spec = _spec(name)
     unknown = set(overrides) - set(spec.train_params)
@@ -132,39 +213,106 @@ def train(name: str, device: str | torch.device = "auto", **overrides: Any
     train_params = {**spec.train_params, **overrides}
     dev = get_device(device) if isinstance(device, str) else device
     seed_everything(train_params.get("seed", 0))
-    model = spec.build(**spec.params).to(dev)
-    start = time.perf_counter()
-    metrics = spec.train(model, dev, **train_params)
-    seconds = time.perf_counter() - start
-    return model.eval(), metrics, seconds
+    start = _resume_point(name, dev) if resume else _Start(spec.build(**spec.params).to(dev))
+    bounded = max_minutes is not None or stage_steps is not None
+    stage = Stage(
+        start_step=start.step,
+        optimizer_state=start.optimizer_state,
+        warmup_steps=WARMUP_AFTER_LOST_OPTIMIZER if start.step and start.optimizer_state is None else 0,
+        max_steps=stage_steps,
+        max_seconds=None if max_minutes is None else 60.0 * max_minutes,
+        save=_state_saver(name) if bounded or resume else None,
+    )
+    metrics = spec.train(start.model, dev, stage=stage, **train_params)
+    return start.model.eval(), metrics, stage
 
 
-def train_and_save(name: str, device: str | torch.device = "auto") -> nn.Module:
-    """Train ``name`` with its recipe, write ``<name>.pt`` atomically and update the manifest."""
+def _state_saver(name: str) -> Callable[[nn.Module, dict[str, Any], int], None]:
     spec = _spec(name)
+
+    def save(model: nn.Module, optimizer_state: dict[str, Any], step: int) -> None:
+        state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                 "optimizer": optimizer_state, "step": step, "params": spec.params}
+        atomic_write(state_path(name), lambda p: torch.save(state, p))
+
+    return save
+
+
+def _device_name(dev: torch.device) -> str:
+    return str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
+
+
+def train_and_save(
+    name: str,
+    device: str | torch.device = "auto",
+    resume: bool = False,
+    max_minutes: float | None = None,
+    stage_steps: int | None = None,
+) -> nn.Module:
+    """Train ``name`` (one stage), then write ``<name>.pt`` and its manifest entry together.
+
+    The manifest is read before training, so an unreadable manifest fails before any work.
+    Under ``torchrun`` only rank 0 writes.
+    """
+    spec = _spec(name)
+    read_manifest()
     dev = get_device(device) if isinstance(device, str) else device
-    model, metrics, seconds = train(name, dev)
-    path = checkpoint_dir() / f"{name}.pt"
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda p: torch.save(state, p))
+    model, metrics, stage = train(name, dev, resume, max_minutes, stage_steps)
+    if rank() != 0:
+        return model
     manifest = read_manifest()
-    manifest[name] = {
-        "file": path.name,
-        "sha256": sha256_file(path),
-        "bytes": path.stat().st_size,
+    previous = manifest.get(name, {}).get("stages", []) if resume else []
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    stages = [*previous, {
+        "steps": [stage.start_step, stage.step],
+        "minutes": round(stage.seconds / 60.0, 1),
+        "device": _device_name(dev),
+        "processes": world,
+        "cpu_threads": torch.get_num_threads(),
+        "optimizer": ("fresh" if not stage.start_step else "restored" if stage.optimizer_state
+                      else f"restarted, {stage.warmup_steps}-step warm-up"),
+        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "metrics": metrics,
+    }]
+    total = spec.train_params.get("steps")
+    command = f"python -m diffcf.zoo train {name}"
+    entry = {
+        "file": f"{name}.pt",
         "description": spec.description,
-        "command": f"python -m diffcf.zoo train {name}",
+        "command": command if len(stages) == 1 and max_minutes is None and stage_steps is None else
+        f"{command} --minutes M, then `{command} --resume --minutes M` until steps_done = steps_total",
         "params": spec.params,
         "train_params": spec.train_params,
-        "train_seconds": round(seconds, 1),
-        "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
-        "cpu_threads": torch.get_num_threads(),
+        "steps_done": stage.step,
+        "steps_total": total,
+        "stages": stages,
+        "train_seconds": round(sum(s["minutes"] for s in stages) * 60.0, 1),
+        "device": ", ".join(sorted({s["device"] for s in stages})),
         "torch": torch.__version__,
         "platform": platform.platform(),
         "metrics": metrics,
     }
-    write_json(_manifest_path(), manifest)
+    _commit_checkpoint(name, model, entry)
     return model
+
+
+def _commit_checkpoint(name: str, model: nn.Module, entry: dict[str, Any]) -> None:
+    """Write weights and manifest entry so that a loader sees both new or both old: new weights to
+    ``<name>.pt.new``, then the manifest, then the rename (which :func:`load` completes if a crash
+    came first)."""
+    path = checkpoint_dir() / f"{name}.pt"
+    pending = path.with_name(path.name + ".new")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_write(pending, lambda p: torch.save(state, p))
+    manifest = read_manifest()
+    manifest[name] = {**entry, "sha256": sha256_file(pending), "bytes": pending.stat().st_size}
+    write_json(_manifest_path(), manifest)
+    _swap_in(pending, path)
+
+
+def _swap_in(pending: Path, path: Path) -> None:
+    """The last step of a checkpoint commit: the new weights take the old ones' place."""
+    os.replace(pending, path)
 
 
 def load_or_train(
@@ -176,18 +324,17 @@ def load_or_train(
     :class:`CheckpointError`, so a corrupted file is noticed.
     """
     path = checkpoint_dir() / f"{name}.pt"
-    if not retrain and path.exists():
+    if not retrain and (path.exists() or path.with_name(path.name + ".new").exists()):
         if verbose:
             print(f"Found pretrained model {name!r}, loading (sha256 verified).")
         return load(name, device)
     if verbose:
         print(f"Training {name!r} with its recipe (this is what `make checkpoints` runs)…")
-    model = train_and_save(name, device=device)
-    return model.to(device)
+    return train_and_save(name, device=device).to(device)
 
 
 def manifest_entry(name: str) -> dict[str, Any]:
-    """The manifest entry of ``name`` (metrics, training time, device, …)."""
+    """The manifest entry of ``name`` (metrics, training stages, device, …)."""
     _spec(name)
     entry = read_manifest().get(name)
     if entry is None:
@@ -203,263 +350,6 @@ def frozen(model: nn.Module) -> nn.Module:
     return model
 
 
-# --------------------------------------------------------------------------------------------
-# Recipes of the named models
-# --------------------------------------------------------------------------------------------
-
-
-def _train_helix_flow(flow: nn.Module, device: torch.device, steps: int, batch_size: int,
-                      lr: float, seed: int) -> dict[str, float]:
-    from diffcf.data.helix import distance_to_helix, sample_helix
-    from diffcf.training import fit, nll_loss
-
-    gen = torch.Generator().manual_seed(seed)
-
-    def batches():
-        while True:
-            yield (sample_helix(batch_size, gen)[0].to(device),)
-
-    fit(flow, batches(), nll_loss, steps=steps, lr=lr, desc="helix flow")
-    x_test, _ = sample_helix(10_000, torch.Generator().manual_seed(seed + 1000))
-    with torch.no_grad():
-        nll = -flow.log_prob(x_test.to(device)).mean().item()
-        samples = flow.sample(10_000, torch.Generator().manual_seed(seed + 2000)).cpu()
-    return {
-        "test_nll": round(nll, 4),
-        "sample_distance_median": round(distance_to_helix(samples).median().item(), 5),
-    }
-
-
-def _train_helix_classifier(f: nn.Module, device: torch.device, steps: int, batch_size: int,
-                            lr: float, weight_decay: float, seed: int) -> dict[str, float]:
-    from diffcf.data.helix import helix_labels, sample_helix
-    from diffcf.training import accuracy, cross_entropy_loss, fit
-
-    gen = torch.Generator().manual_seed(seed)
-
-    def batches():
-        while True:
-            x, _ = sample_helix(batch_size, gen)
-            yield x.to(device), helix_labels(x).to(device)
-
-    fit(f, batches(), cross_entropy_loss, steps=steps, lr=lr, weight_decay=weight_decay,
-        desc="helix classifier")
-    x_test, _ = sample_helix(10_000, torch.Generator().manual_seed(seed + 1000))
-    return {"test_accuracy": round(accuracy(f, x_test.to(device), helix_labels(x_test).to(device)), 4)}
-
-
-def _image_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int,
-                   device: torch.device):
-    """Endless random mini-batches ``(x, y)`` drawn with their own generator."""
-    gen = torch.Generator().manual_seed(seed)
-    while True:
-        idx = torch.randint(len(x), (batch_size,), generator=gen)
-        yield x[idx].to(device), y[idx].to(device)
-
-
-def _train_mnist_flow(flow: nn.Module, device: torch.device, dataset: str, steps: int,
-                      batch_size: int, lr: float, clip_grad: float, seed: int) -> dict[str, float]:
-    from diffcf.data.mnist import load_dataset
-    from diffcf.models.multiscale import bits_per_dim_loss
-    from diffcf.training import fit
-
-    x, _ = load_dataset(dataset, "train")
-    batches = ((xb,) for xb, _ in _image_batches(x, torch.zeros(len(x)), batch_size, seed, device))
-    flow.train()
-    with torch.no_grad():  # actnorm's data-dependent initialisation on a large first batch
-        init = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:1024]]
-        flow.log_prob(init.to(device))
-    fit(flow, batches, bits_per_dim_loss, steps=steps, lr=lr, clip_grad=clip_grad,
-        desc=f"{dataset} flow")
-    x_test, _ = load_dataset(dataset, "test")
-    gen = torch.Generator().manual_seed(seed + 1000)
-    bpd, err = [], []
-    with torch.no_grad():
-        for xb in x_test.split(500):
-            xb = xb.to(device)
-            bpd.append(flow.bits_per_dim(xb, generator=gen).cpu())
-            err.append(reconstruction_error(flow, xb).cpu())
-    return {
-        "test_bits_per_dim": round(torch.cat(bpd).mean().item(), 4),
-        "test_roundtrip_max_abs_error": float(f"{torch.cat(err).max().item():.3g}"),
-    }
-
-
-def _train_mnist_classifier(f: nn.Module, device: torch.device, dataset: str, steps: int,
-                            batch_size: int, lr: float, weight_decay: float,
-                            seed: int) -> dict[str, float]:
-    from diffcf.data.mnist import load_dataset
-    from diffcf.training import accuracy, cross_entropy_loss, fit
-
-    x, y = load_dataset(dataset, "train")
-    fit(f, _image_batches(x, y, batch_size, seed, device), cross_entropy_loss, steps=steps, lr=lr,
-        weight_decay=weight_decay, desc=f"{dataset} classifier")
-    x_test, y_test = load_dataset(dataset, "test")
-    return {"test_accuracy": round(accuracy(f, x_test.to(device), y_test.to(device)), 4)}
-
-
-def _train_mnist_svm(svm: nn.Module, device: torch.device, dataset: str, C: float,
-                     seed: int) -> dict[str, float]:
-    from sklearn.svm import LinearSVC
-
-    from diffcf.data.mnist import load_dataset
-    from diffcf.training import accuracy
-
-    x, y = load_dataset(dataset, "train")
-    clf = LinearSVC(C=C, dual=False, random_state=seed).fit(x.flatten(1).numpy(), y.numpy())
-    svm.set_from_sklearn(clf)
-    x_test, y_test = load_dataset(dataset, "test")
-    return {
-        "test_accuracy": round(accuracy(svm.cpu(), x_test, y_test), 4),
-        "train_accuracy": round(accuracy(svm.cpu(), x, y), 4),
-    }
-
-
-def _train_mnist_autoencoders(aes: nn.Module, device: torch.device, dataset: str, steps: int,
-                              batch_size: int, lr: float, seed: int) -> dict[str, float]:
-    from diffcf.data.mnist import load_dataset
-    from diffcf.training import fit
-
-    x, y = load_dataset(dataset, "train")
-    x_test, y_test = load_dataset(dataset, "test")
-    mse_loss = lambda ae, xb, _: nn.functional.mse_loss(ae(xb), xb)
-    metrics: dict[str, float] = {}
-    for c in range(len(aes)):
-        xc = x[y == c]
-        fit(aes[c], _image_batches(xc, y[y == c], batch_size, seed + c, device), mse_loss,
-            steps=steps, lr=lr, desc=f"{dataset} autoencoder {c}")
-        with torch.no_grad():
-            xt = x_test[y_test == c].to(device)
-            metrics[f"test_mse_{c}"] = round(nn.functional.mse_loss(aes[c](xt), xt).item(), 5)
-    metrics["test_mse_mean"] = round(sum(metrics.values()) / len(aes), 5)
-    return metrics
-
-
-def _train_shapes_flow(flow: nn.Module, device: torch.device, steps: int, batch_size: int, lr: float,
-                       clip_grad: float, seed: int) -> dict[str, float]:
-    from diffcf.data.shapes import load_shapes
-    from diffcf.models.multiscale import bits_per_dim_loss
-    from diffcf.training import fit
-
-    x, y = load_shapes("flow", seed=seed)
-    batches = ((xb,) for xb, _ in _image_batches(x, y, batch_size, seed, device))
-    flow.train()
-    with torch.no_grad():  # actnorm's data-dependent initialisation
-        flow.log_prob(x[:1024].to(device))
-    fit(flow, batches, bits_per_dim_loss, steps=steps, lr=lr, clip_grad=clip_grad, desc="shapes flow")
-    x_test, _ = load_shapes("flow", n=2000, seed=seed + 1)
-    with torch.no_grad():
-        x_test = x_test.to(device)
-        bpd = flow.bits_per_dim(x_test, generator=torch.Generator().manual_seed(seed)).mean().item()
-        err = reconstruction_error(flow, x_test).max().item()
-    return {"test_bits_per_dim": round(bpd, 4), "test_roundtrip_max_abs_error": float(f"{err:.3g}")}
-
-
-def _train_shapes_classifier(f: nn.Module, device: torch.device, steps: int, batch_size: int,
-                             lr: float, seed: int) -> dict[str, float]:
-    from diffcf.data.shapes import load_shapes
-    from diffcf.training import accuracy, cross_entropy_loss, fit
-
-    x, y = load_shapes("train")
-    fit(f, _image_batches(x, y, batch_size, seed, device), cross_entropy_loss, steps=steps, lr=lr,
-        desc="shapes classifier")
-    metrics = {}
-    for split in ("test", "deconfounded"):
-        xs, ys = load_shapes(split)
-        metrics[f"{split}_accuracy"] = round(accuracy(f, xs.to(device), ys.to(device)), 4)
-    return metrics
-
-def _register_defaults() -> None:
-    from diffcf.models.classifiers import (
-        ClassAutoencoders,
-        LinearSVMOracle,
-        MLPClassifier,
-        MNISTClassifier,
-        SmallCNN,
-    )
-    from diffcf.models.multiscale import MultiscaleFlow
-    from diffcf.models.realnvp import RealNVP
-
-    register(ModelSpec(
-        name="helix_flow",
-        build=RealNVP,
-        params={"dim": 3, "n_couplings": 12, "hidden": 256},
-        train=_train_helix_flow,
-        train_params={"steps": 2000, "batch_size": 512, "lr": 1e-3, "seed": 1},
-        description="RealNVP, 12 affine couplings on 3-d masks, trained by maximum likelihood on the helix",
-    ))
-    register(ModelSpec(
-        name="helix_classifier",
-        build=MLPClassifier,
-        params={"in_dim": 3, "hidden": 256},
-        train=_train_helix_classifier,
-        # L2 weight decay keeps the logit monotone along the helix (no spurious local optima).
-        train_params={"steps": 2000, "batch_size": 512, "lr": 1e-3, "weight_decay": 2e-3, "seed": 2},
-        description="MLP 3-256-1 (sigmoid), upper vs lower half of the helix",
-    ))
-
-    register(ModelSpec(
-        name="mnist_flow",
-        build=MultiscaleFlow,
-        params={"in_channels": 1, "size": 28, "steps_per_scale": [6, 8], "hidden": [64, 96],
-                "alpha": 0.05},
-        train=_train_mnist_flow,
-        train_params={"dataset": "mnist", "steps": 11000, "batch_size": 64, "lr": 1e-3,
-                      "clip_grad": 50.0, "seed": 3},
-        description="two-scale Glow (actnorm, 1x1 conv, affine coupling, learned split prior; "
-                    "all split latents kept) on MNIST, dequantised maximum likelihood",
-    ))
-    register(ModelSpec(
-        name="mnist_classifier",
-        build=MNISTClassifier,
-        params={"n_classes": 10, "dropout": 0.1},
-        train=_train_mnist_classifier,
-        train_params={"dataset": "mnist", "steps": 3000, "batch_size": 128, "lr": 1e-3,
-                      "weight_decay": 0.0, "seed": 4},
-        description="CNN of the paper's code (conv 16-32 / 64-64 with batch norm, dropout, "
-                    "linear 3136-512-256-10), the MNIST classifier f",
-    ))
-    register(ModelSpec(
-        name="mnist_svm",
-        build=LinearSVMOracle,
-        params={"in_dim": 784, "n_classes": 10},
-        train=_train_mnist_svm,
-        train_params={"dataset": "mnist", "C": 0.05, "seed": 5},
-        description="linear SVM on pixels (scikit-learn LinearSVC, one-vs-rest), the MNIST oracle",
-    ))
-    register(ModelSpec(
-        name="mnist_autoencoders",
-        build=ClassAutoencoders,
-        params={"n_classes": 10, "channels": 16, "latent": 32},
-        train=_train_mnist_autoencoders,
-        train_params={"dataset": "mnist", "steps": 800, "batch_size": 64, "lr": 2e-3, "seed": 6},
-        description="ten conv autoencoders, autoencoder c trained only on class c (for IM1)",
-    ))
-
-    register(ModelSpec(
-        name="shapes_classifier",
-        build=SmallCNN,
-        params={"channels": 16, "hidden": 64, "n_classes": 2},
-        train=_train_shapes_classifier,
-        train_params={"steps": 600, "batch_size": 128, "lr": 1e-3, "seed": 7},
-        description="CNN, square (0) vs circle (1), trained on the confounded shapes (every circle "
-                    "twice the area of every square): learns the size shortcut",
-    ))
-    register(ModelSpec(
-        name="shapes_flow",
-        build=MultiscaleFlow,
-        params={"in_channels": 1, "size": 28, "steps_per_scale": [4, 4], "hidden": 48,
-                "alpha": 0.05},
-        train=_train_shapes_flow,
-        train_params={"steps": 5000, "batch_size": 64, "lr": 1e-3, "clip_grad": 50.0, "seed": 8},
-        description="two-scale Glow on circles and squares of independent, uniform sizes "
-                    "(knows small circles and large squares)",
-    ))
-
-
-_register_defaults()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m diffcf.zoo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -467,20 +357,46 @@ def main(argv: list[str] | None = None) -> int:
     p_train = sub.add_parser("train", help="train models and write their checkpoints")
     p_train.add_argument("names", nargs="*", help="models to train (default: all)")
     p_train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p_train.add_argument("--resume", action="store_true",
+                         help="continue from the last saved stage (state in build/train, else the checkpoint)")
+    p_train.add_argument("--minutes", type=float, help="end this stage after so many minutes")
+    p_train.add_argument("--stage-steps", type=int, help="end this stage after so many steps")
     sub.add_parser("verify", help="check every checkpoint's sha256 against the manifest")
     args = parser.parse_args(argv)
-    manifest = read_manifest()
     if args.cmd == "list":
+        manifest = read_manifest()
         for name, spec in sorted(REGISTRY.items()):
-            metrics = manifest.get(name, {}).get("metrics", "not trained")
-            print(f"{name:24s} {spec.description}\n{'':24s} {metrics}")
+            entry = manifest.get(name, {})
+            progress = (f" ({entry['steps_done']}/{entry['steps_total']} steps)"
+                        if entry.get("steps_total") else "")
+            print(f"{name:24s} {spec.description}\n{'':24s} {entry.get('metrics', 'not trained')}{progress}")
         return 0
     if args.cmd == "train":
+        for value, flag in ((args.minutes, "--minutes"), (args.stage_steps, "--stage-steps")):
+            if value is not None and not value > 0:
+                parser.error(f"{flag} must be positive, got {value}")
+        unknown = [n for n in args.names if n not in REGISTRY]
+        if unknown:
+            parser.error(f"unknown model(s) {unknown}; known: {', '.join(sorted(REGISTRY))}")
+        dev = get_device(args.device)
+        if dev.type == "cuda" and "LOCAL_RANK" in os.environ:
+            dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(dev)
+        init_distributed(dev)
         for name in args.names or sorted(REGISTRY):
-            train_and_save(name, device=args.device)
-            print(f"{name}: {read_manifest()[name]['metrics']}")
+            t0 = time.perf_counter()
+            train_and_save(name, dev, args.resume, args.minutes, args.stage_steps)
+            if rank() == 0:
+                entry = read_manifest()[name]
+                print(f"{name}: steps {entry['steps_done']}/{entry['steps_total']}, "
+                      f"{(time.perf_counter() - t0) / 60:.1f} min, {entry['metrics']}")
         return 0
     bad = 0
+    try:
+        read_manifest()
+    except CheckpointError as err:
+        print(f"FAILED  manifest: {err}")
+        return 1
     for name in sorted(REGISTRY):
         try:
             load(name)
@@ -491,5 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if bad else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+from diffcf import recipes  # noqa: E402,F401  (registers the named models)
+
+if __name__ == "__main__":  # run the imported module's main: the recipes registered into it
+    from diffcf.zoo import main as zoo_main
+
+    sys.exit(zoo_main())

@@ -1,0 +1,100 @@
+"""Recipes of the MNIST models (notebooks 02, 03, 09, 10): flow, CNN classifier, SVM oracle, class
+autoencoders for IM1."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from diffcf.data.mnist import load_dataset
+from diffcf.models.classifiers import ClassAutoencoders, LinearSVMOracle, MNISTClassifier
+from diffcf.models.multiscale import MultiscaleFlow
+from diffcf.recipes.common import image_batches, stream_seed, train_image_flow
+from diffcf.training import Stage, accuracy, cross_entropy_loss, fit
+from diffcf.zoo import ModelSpec, register
+
+
+def train_mnist_flow(flow: nn.Module, device: torch.device, stage: Stage, dataset: str, steps: int,
+                     batch_size: int, lr: float, clip_grad: float, seed: int) -> dict[str, float]:
+    x, _ = load_dataset(dataset, "train")
+    x_test, _ = load_dataset(dataset, "test")
+    return train_image_flow(flow, device, stage, x, x_test, steps, batch_size, lr, clip_grad, seed,
+                            desc=f"{dataset} flow")
+
+
+def train_mnist_classifier(f: nn.Module, device: torch.device, stage: Stage, dataset: str, steps: int,
+                           batch_size: int, lr: float, weight_decay: float, seed: int) -> dict[str, float]:
+    x, y = load_dataset(dataset, "train")
+    fit(f, image_batches(x, y, batch_size, stream_seed(seed, stage), device), cross_entropy_loss,
+        steps=steps, lr=lr, weight_decay=weight_decay, desc=f"{dataset} classifier", stage=stage)
+    x_test, y_test = load_dataset(dataset, "test")
+    return {"test_accuracy": round(accuracy(f, x_test.to(device), y_test.to(device)), 4)}
+
+
+def train_mnist_svm(svm: nn.Module, device: torch.device, stage: Stage, dataset: str, C: float,
+                    seed: int) -> dict[str, float]:
+    from sklearn.svm import LinearSVC
+
+    x, y = load_dataset(dataset, "train")
+    clf = LinearSVC(C=C, dual=False, random_state=seed).fit(x.flatten(1).numpy(), y.numpy())
+    svm.set_from_sklearn(clf)
+    x_test, y_test = load_dataset(dataset, "test")
+    return {
+        "test_accuracy": round(accuracy(svm.cpu(), x_test, y_test), 4),
+        "train_accuracy": round(accuracy(svm.cpu(), x, y), 4),
+    }
+
+
+def train_mnist_autoencoders(aes: nn.Module, device: torch.device, stage: Stage, dataset: str,
+                             steps: int, batch_size: int, lr: float, seed: int) -> dict[str, float]:
+    x, y = load_dataset(dataset, "train")
+    x_test, y_test = load_dataset(dataset, "test")
+    mse_loss = lambda ae, xb, _: nn.functional.mse_loss(ae(xb), xb)
+    metrics: dict[str, float] = {}
+    for c in range(len(aes)):
+        xc = x[y == c]
+        fit(aes[c], image_batches(xc, y[y == c], batch_size, seed + c, device), mse_loss,
+            steps=steps, lr=lr, desc=f"{dataset} autoencoder {c}")
+        with torch.no_grad():
+            xt = x_test[y_test == c].to(device)
+            metrics[f"test_mse_{c}"] = round(nn.functional.mse_loss(aes[c](xt), xt).item(), 5)
+    metrics["test_mse_mean"] = round(sum(metrics.values()) / len(aes), 5)
+    return metrics
+
+
+register(ModelSpec(
+    name="mnist_flow",
+    build=MultiscaleFlow,
+    params={"in_channels": 1, "size": 28, "steps_per_scale": [6, 8], "hidden": [64, 96], "alpha": 0.05},
+    train=train_mnist_flow,
+    train_params={"dataset": "mnist", "steps": 11000, "batch_size": 64, "lr": 1e-3,
+                  "clip_grad": 50.0, "seed": 3},
+    description="two-scale Glow (actnorm, 1x1 conv, affine coupling, learned split prior; "
+                "all split latents kept) on MNIST, dequantised maximum likelihood",
+))
+register(ModelSpec(
+    name="mnist_classifier",
+    build=MNISTClassifier,
+    params={"n_classes": 10, "dropout": 0.1},
+    train=train_mnist_classifier,
+    train_params={"dataset": "mnist", "steps": 3000, "batch_size": 128, "lr": 1e-3,
+                  "weight_decay": 0.0, "seed": 4},
+    description="CNN of the paper's code (conv 16-32 / 64-64 with batch norm, dropout, "
+                "linear 3136-512-256-10), the MNIST classifier f",
+))
+register(ModelSpec(
+    name="mnist_svm",
+    build=LinearSVMOracle,
+    params={"in_dim": 784, "n_classes": 10},
+    train=train_mnist_svm,
+    train_params={"dataset": "mnist", "C": 0.05, "seed": 5},
+    description="linear SVM on pixels (scikit-learn LinearSVC, one-vs-rest), the MNIST oracle",
+))
+register(ModelSpec(
+    name="mnist_autoencoders",
+    build=ClassAutoencoders,
+    params={"n_classes": 10, "channels": 16, "latent": 32},
+    train=train_mnist_autoencoders,
+    train_params={"dataset": "mnist", "steps": 800, "batch_size": 64, "lr": 2e-3, "seed": 6},
+    description="ten conv autoencoders, autoencoder c trained only on class c (for IM1)",
+))
