@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# Where a local copy of the real datasets may be found (used by `make data`), and the data root.
+# Where a local copy of the real datasets may be found (one folder per registered dataset, used by
+# `make data`), and the data root.
 MIRROR ?= ../shared/data
 export DIFFCF_DATA ?= $(CURDIR)/data
+LINT   := lib tests benchmarks notebooks/*.py
+# JupyterLab's settings overrides for this venv: .py notebooks open as notebooks (`make lab`).
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: setup data data-if-mirror reproduce test checkpoints notebooks sync lab lint clean
 
@@ -16,18 +20,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)  ## create .venv and install the project with its dependencies
 
-data: setup  ## link the datasets from $(MIRROR) into $(DIFFCF_DATA) in their original layout
-	$(BIN)/python -m diffcf.data.fetch mnist --mirror $(MIRROR)/mnist
+data: setup  ## link every registered dataset found in $(MIRROR)/<name> into $(DIFFCF_DATA) (diffcf/data/registry.py)
+	$(BIN)/python -m diffcf.data.fetch --all --mirror-root $(MIRROR)
 
-# Used by reproduce/test: link the data when a mirror is there and the data root lacks it.
+# Used by reproduce/test: assemble the datasets a mirror has and the data root lacks; silent otherwise.
 data-if-mirror: setup
-	@if [ -d "$(MIRROR)/mnist" ] && [ ! -e "$(DIFFCF_DATA)/mnist/t10k-images-idx3-ubyte.gz" ]; then \
-		$(MAKE) --no-print-directory data; fi
+	@if [ -d "$(MIRROR)" ]; then \
+		$(BIN)/python -m diffcf.data.fetch --all --mirror-root $(MIRROR) --if-missing; fi
 
 reproduce: setup data-if-mirror  ## execute every notebook, print a table, write figures/RESULTS.md
 	$(BIN)/python -m diffcf.reproduce
 
-test: setup data-if-mirror  ## unit tests, jupytext pair check, nbval regression check of every notebook
+test: setup data-if-mirror  ## ruff, unit tests, jupytext pair check, nbval regression check of every notebook
+	$(BIN)/ruff check $(LINT)
 	$(BIN)/python -m pytest -q tests
 	$(BIN)/python -m diffcf.reproduce --check-pairs
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/*.ipynb
@@ -41,11 +46,12 @@ notebooks: setup  ## re-execute the notebooks and store their outputs (the nbval
 sync: setup  ## after editing notebooks/*.py: update the paired .ipynb (keeps outputs)
 	$(BIN)/jupytext --sync notebooks/[0-9]*.py
 
-lab: setup
+lab: setup  ## JupyterLab on notebooks/; a double click opens a .py source as a notebook (Jupytext)
+	$(BIN)/jupytext-config --settings-file $(LAB_OVERRIDES) set-default-viewer python
 	$(BIN)/jupyter lab notebooks
 
-lint: setup
-	$(BIN)/ruff check lib tests benchmarks notebooks/*.py
+lint: setup  ## ruff, as `make test` runs it
+	$(BIN)/ruff check $(LINT)
 
 clean:
 	rm -rf build .pytest_cache

@@ -20,7 +20,6 @@
 # %% tags=["parameters"]
 n_points = 200  # helix points at which the metric is examined
 n_lambdas = 11  # step sizes λ for the first-order check, log-spaced in [1e-6, 1e-1]
-mnist_dataset = "mnist"  # images for section 5: "mnist" (real IDX files) or "digits"
 n_mnist_images = 100  # test images at which the 784 x 784 metric is computed
 seed = 0
 
@@ -31,7 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from diffcf import seed_everything, zoo
+from diffcf import paper, seed_everything, zoo
 from diffcf.data.helix import helix, helix_tangent, sample_helix
 from diffcf.geometry import (
     first_order_check,
@@ -39,8 +38,8 @@ from diffcf.geometry import (
     metric_spectrum,
     subspace_share,
 )
-from diffcf.plotting import COLORS, helix_axes, parallelepiped
-from diffcf.utils import print_checks, save_figure, save_results
+from diffcf.plotting import COLORS, helix_axes, metric_spectrum_figure, parallelepiped
+from diffcf.utils import save_figure, save_results
 
 STEM = "02_metric_geometry"
 gen = seed_everything(seed)
@@ -212,36 +211,16 @@ print(f"median share along the manifold, Z-step:     {onmanifold_share_z.median(
 from diffcf.data.mnist import load_dataset
 from diffcf.evaluate import predict
 
-x_img, _ = load_dataset(mnist_dataset, "test")
-x_img = x_img[:n_mnist_images]
-prefix = "mnist" if mnist_dataset == "mnist" else mnist_dataset
-g_img = zoo.frozen(zoo.load_or_train(f"{prefix}_flow"))
-f_img = zoo.frozen(zoo.load_or_train(f"{prefix}_classifier"))
+x_img = load_dataset("mnist", "test")[0][:n_mnist_images]
+g_img = zoo.frozen(zoo.load_or_train("mnist_flow"))
+f_img = zoo.frozen(zoo.load_or_train("mnist_classifier"))
 gamma_img, J_img = induced_inverse_metric(g_img, x_img, mode="rev", chunk_size=1, row_chunk=196)
 ev_img, U_img = metric_spectrum(J_img)
 cum = ev_img.cumsum(1) / ev_img.sum(1, keepdim=True)
 dims = (cum < 0.9).sum(1) + 1
 mnist_manifold_dim_estimate = int(dims.median())
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
-k_axis = np.arange(1, ev_img.shape[1] + 1)
-q10, q50, q90 = (ev_img.quantile(q, dim=0).numpy() for q in (0.1, 0.5, 0.9))
-axes[0].fill_between(k_axis, q10, q90, color=COLORS["z"], alpha=0.3, label="10–90% of images")
-axes[0].plot(k_axis, q50, color=COLORS["z"], label="median")
-axes[0].axvline(mnist_manifold_dim_estimate, color="black", lw=0.8, ls="--",
-                label=f"90% of the trace: {mnist_manifold_dim_estimate} directions")
-axes[0].set_xscale("log")
-axes[0].set_yscale("log")
-axes[0].set_xlabel("index of the eigenvalue (sorted)")
-axes[0].set_ylabel("eigenvalue of $\\gamma^{-1}$")
-axes[0].set_title(f"Spectrum of $\\gamma^{{-1}}$ at {len(x_img)} MNIST test images (Fig. 7 right)")
-axes[0].legend(fontsize=8)
-axes[1].axis("off")
-tiles = torch.cat([x_img[0, 0:1].expand(1, 28, 28) * 2 - 1] + [
-    U_img[0, :, i].reshape(1, 28, 28) / U_img[0, :, i].abs().max() for i in range(7)
-]).reshape(2, 4, 28, 28).permute(0, 2, 1, 3).reshape(56, 112)
-axes[1].imshow(tiles, cmap="RdBu_r", vmin=-1, vmax=1)
-axes[1].set_title("the image and its top 7 eigen-images of $\\gamma^{-1}$", fontsize=9)
+fig = metric_spectrum_figure(ev_img, x_img, U_img, mnist_manifold_dim_estimate)
 save_figure(fig, STEM, "fig7_right_mnist_spectrum")
 plt.show()
 
@@ -273,13 +252,13 @@ print(f"a few dozen of 784 directions hold 90% of the trace: {5 <= mnist_manifol
 print(f"Z-step more on the manifold than the X-gradient: {mnist_onmanifold_share_z > mnist_onmanifold_share_x}")
 
 # %% [markdown]
-# The spectrum falls over many orders of magnitude: about a dozen directions (median 12 in our run)
-# carry 90% of what a latent step can do to the image, the same order as the paper's "about 30"
-# though smaller (a rule with 95% or 99% gives more; the exact number depends on the rule and on the
-# flow). Almost all of a Z-step lies in that small eigenspace, while most of the raw X-gradient (93%
-# in our run) lies outside it, in directions the flow considers off the data. Our MNIST flow is
-# small and CPU-trained (1.36 bits/dim against RealNVP's 1.06; notebook 03 discusses its quality),
-# so its spectrum is a rougher estimate than the paper's.
+# The spectrum falls over many orders of magnitude: the few directions counted above carry 90% of
+# what a latent step can do to the image, the same order as the paper's "about 30" though fewer (a
+# rule with 95% or 99% gives more; the exact number depends on the rule and on the flow). Almost
+# all of a Z-step lies in that small eigenspace, while most of the raw X-gradient lies outside it
+# (the shares printed above), in directions the flow considers off the data. Our MNIST flow is
+# small and CPU-trained (notebook 03 measures its bits/dim against the published flows'), so its
+# spectrum is a rougher estimate than the paper's.
 
 # %% [markdown]
 # ## Results
@@ -296,22 +275,10 @@ results = {
     "mnist_onmanifold_share_z": round(mnist_onmanifold_share_z, 4),
 }
 save_results(STEM, results)
-print(f"{'':36s}{'expected':>12s}{'ours':>10s}")
-print(f"{'slope of residual/λ':36s}{'1':>12s}{first_order_slope:>10.2f}")
-print(f"{'median λ1/λ2 on the helix':36s}{'>= 100':>12s}{helix_eigenvalue_ratio_median:>10.0e}")
-print(f"{'median angle to tangent (deg)':36s}{'0':>12s}{helix_tangent_angle_deg_median:>10.2f}")
-print(f"{'MNIST manifold dimension':36s}{'~30':>12s}{mnist_manifold_dim_estimate:>10d}")
+paper.compare(STEM, results)
 
 # %% tags=["nbval-check-output"]
-print_checks({
-    "first-order identity: slope of residual/λ in [0.9, 1.1]": 0.9 <= first_order_slope <= 1.1,
-    "helix: median λ1/λ2 >= 100": helix_eigenvalue_ratio_median >= 100,
-    "helix: median angle of the top eigenvector to the tangent <= 5°": helix_tangent_angle_deg_median <= 5,
-    "helix: Z-step more along the manifold than the X-gradient":
-        results["helix_onmanifold_share_z"] > results["helix_onmanifold_share_x"],
-    "MNIST: Z-step more in the top eigenspace than the X-gradient":
-        mnist_onmanifold_share_z > mnist_onmanifold_share_x,
-})
+paper.check(STEM, results)
 
 # %% [markdown]
 # The paper shows these facts as a figure rather than numbers: the parallelepipeds of Fig. 7 left

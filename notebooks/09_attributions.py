@@ -39,14 +39,14 @@ import numpy as np
 import torch
 
 from diffcf import attribution as A
-from diffcf import seed_everything, zoo
+from diffcf import paper, seed_everything, zoo
 from diffcf.data import shapes as S
 from diffcf.data.mnist import load_dataset
 from diffcf.generative import reconstruction_error
 from diffcf.plotting import attribution_grid, image_rows
 from diffcf.search import ClassTarget, counterfactual_search
 from diffcf.training import accuracy
-from diffcf.utils import print_checks, save_figure, save_results
+from diffcf.utils import save_figure, save_results
 
 if threads:
     torch.set_num_threads(threads)
@@ -348,27 +348,11 @@ results = {
     "cf_successes": runs["z"].n_success,
     "adv_successes": runs["x"].n_success,
 }
-targets = {"shortcut_accuracy_confounded": ">= 0.98", "shortcut_accuracy_deconfounded": "<= 0.60",
-           "cf_area_ratio_circle_to_square": "<= 0.7", "cf_area_ratio_square_to_circle": ">= 1.4",
-           "cf_shape_change_share": "small", "ig_completeness_gap": "<= 0.01"}
 save_results(STEM, results)
-
-# %%
-print(f"{'quantity':34s} {'this run':>9s}  target / paper")
-for key, value in results.items():
-    shown = f"{value:9d}" if isinstance(value, int) else f"{value:9.3f}"
-    print(f"{key:34s} {shown}  {targets.get(key, '—')}")
+paper.compare(STEM, results)
 
 # %% tags=["nbval-check-output"]
-print_checks({
-    "the shortcut is learned: confounded accuracy >= 0.98": shortcut_accuracy_confounded >= 0.98,
-    "... and used: de-confounded accuracy <= 0.60": shortcut_accuracy_deconfounded <= 0.60,
-    "circle -> square counterfactuals shrink the object (area ratio <= 0.7)":
-        results["cf_area_ratio_circle_to_square"] <= 0.7,
-    "square -> circle counterfactuals grow it (area ratio >= 1.4)":
-        results["cf_area_ratio_square_to_circle"] >= 1.4,
-    "IG completeness gap <= 1 %": ig_completeness_gap <= 0.01,
-})
+paper.check(STEM, results)
 
 # %% [markdown]
 # The paper states the example qualitatively (§I): attribution maps "highlight existing pixels"

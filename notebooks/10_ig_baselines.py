@@ -45,11 +45,11 @@ import numpy as np
 import torch
 
 from diffcf import attribution as A
-from diffcf import seed_everything, zoo
+from diffcf import paper, seed_everything, zoo
 from diffcf.data import shapes as S
 from diffcf.data.mnist import load_dataset
 from diffcf.plotting import attribution_grid, ig_path_rows
-from diffcf.utils import print_checks, save_figure, save_results
+from diffcf.utils import save_figure, save_results
 
 if threads:
     torch.set_num_threads(threads)
@@ -275,13 +275,7 @@ results["all_methods_below_random"] = all(beats_random.values())
 save_results(STEM, results)
 
 # %% tags=["nbval-check-output"]
-print_checks({
-    "every method's top-k AUC below the random control (MNIST, mean replacement)":
-        all(beats_random.values()),
-    "every method's top-k AUC below the random control (shapes, mean replacement)":
-        all(a < aucs_sh["mean"]["random"] for n, a in aucs_sh["mean"].items() if n != "random"),
-    f"IG completeness gap below 1 % at {n_steps} steps from the black baseline": completeness["black"] < 0.01,
-})
+paper.check(STEM, results)
 
 # %% [markdown]
 # The paper has no numbers for this study (it argues that attribution maps cannot show a change

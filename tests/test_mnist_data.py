@@ -1,4 +1,5 @@
-"""The MNIST IDX reader, the fetch tool and the digits stand-in, on tiny fixtures written here."""
+"""The MNIST IDX reader, its registry entry, the fetch tool and the digits stand-in, on tiny fixtures
+written here (the fetch tool's safety checks: test_data_fetch.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ import torch
 
 from diffcf.data import fetch
 from diffcf.data.mnist import (
+    FILES,
     IMAGES_MAGIC,
     LABELS_MAGIC,
     DataError,
     load_dataset,
     load_digits_28,
     load_mnist,
+    mnist_dir,
 )
+from diffcf.data.registry import get
 
 
 def write_idx(path: Path, array: np.ndarray, magic: int, truncate: int = 0) -> Path:
@@ -101,11 +105,26 @@ def test_fetch_from_mirror_maps_approx_name(tmp_path):
     data = write_mnist(mirror)
     (mirror / "train-images-idx3-ubyte.gz").rename(
         mirror / "train-images-idx3-ubyte.APPROX_from_png.gz")
-    dest = fetch.fetch_mnist_from_mirror(mirror, tmp_path / "root" / "mnist")
-    assert sorted(p.name for p in dest.glob("*.gz")) == sorted(fetch.MNIST_NAMES)
-    x, _ = load_mnist("train", root=dest)
+    ds = get("mnist")
+    dest = fetch.assemble_from_mirror(ds, mirror, tmp_path / "root" / "mnist")
+    assert sorted(p.name for p in dest.glob("*.gz")) == sorted(ds.files)
+    x, _ = ds.load("train", root=dest)
     assert torch.equal(x[:, 0], torch.from_numpy(data["train"][0].astype(np.float32) / 255.0))
+    # the fixtures are not the original files: every one is reported, none refused
+    assert len(fetch.checksum_notes(ds, dest)) == 4
     assert fetch.main(["mnist", "--mirror", str(tmp_path / "empty")]) == 1
+
+
+def test_registry_entry_matches_the_reader(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFCF_DATA", str(tmp_path))
+    ds = get("mnist")
+    assert set(ds.files) == {name for pair in FILES.values() for name in pair}
+    assert ds.path() == mnist_dir() == tmp_path.resolve() / "mnist"
+    assert ds.loader_function() is load_mnist
+    assert ds.missing() == list(ds.files)
+    write_mnist(tmp_path / "mnist")
+    assert ds.missing() == []
+    assert ds.load("test")[0].shape == (3, 1, 28, 28)
 
 
 def test_digits_stand_in():

@@ -10,13 +10,9 @@ import torch
 from torch.func import jacfwd, vmap
 
 from diffcf import zoo
-from diffcf.models.classifiers import (
-    ClassAutoencoders,
-    LinearSVMOracle,
-    MNISTClassifier,
-    SmallCNN,
-)
+from diffcf.models.classifiers import MNISTClassifier, SmallCNN
 from diffcf.models.multiscale import MultiscaleFlow, squeeze2x2, unsqueeze2x2
+from diffcf.models.oracles import ClassAutoencoders, LinearSVMOracle
 
 
 def tiny_flow(size: int = 8, dtype=torch.float64, seed: int = 0, noise: float = 0.2) -> MultiscaleFlow:

@@ -170,9 +170,9 @@ def test_resumed_schedule_equals_one_long_run(staged):
         state, start = None, 0
         for n in stages:
             batches = ((x, x.sum(1, keepdim=True)) for x in xs[start:])
-            stage = Stage(start_step=start, optimizer_state=state, max_steps=n, save=lambda *a: None)
-            saved = {}
-            stage.save = lambda m, opt, step: saved.update(opt=opt)
+            saved: dict = {}
+            stage = Stage(start_step=start, optimizer_state=state, max_steps=n,
+                          save=lambda m, opt, step, saved=saved: saved.update(opt=opt))
             fit(model, batches, lambda m, x, y: ((m(x) - y) ** 2).mean(), 30, 1e-2, progress=False,
                 stage=stage)
             state, start = saved["opt"], stage.step

@@ -1,10 +1,23 @@
-"""The paper's published numbers, one table per notebook: the one place they are written down.
+"""The paper's published numbers and this project's must-reach checks, one table per notebook.
 
-``PAPER[stem][results key] = (paper value, note)``. The runner puts them beside every notebook's
-``results.json`` in ``figures/RESULTS.md``.
+This is the one place they are written down:
+
+- :data:`PAPER` ``[stem][results key] = (paper value, note)``: what the paper reports, or ``—``.
+- :data:`CHECKS` ``[stem]``: the targets a notebook's default run must reach (from the issues),
+  each a sentence and a test on the notebook's ``results.json`` dictionary.
+
+Notebooks print their results beside the paper's with :func:`compare` and their verdicts with
+:func:`check`; the runner (:mod:`diffcf.reproduce`) writes both into ``figures/RESULTS.md``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from diffcf.utils import print_checks
+
+Results = Mapping[str, float]
 
 # Published numbers, per notebook stem and results key: (paper value, note).
 PAPER: dict[str, dict[str, tuple[str, str]]] = {
@@ -30,6 +43,8 @@ PAPER: dict[str, dict[str, tuple[str, str]]] = {
         "classifier_accuracy": ("0.99", "CNN test accuracy (§IV-B)"),
         "svm_accuracy": ("0.92", "linear SVM oracle, test accuracy (§IV-C)"),
         "flow_bits_per_dim": ("1.06 (RealNVP paper)", "test bits/dim; this project's target <= 1.5"),
+        "flow_roundtrip_max_abs_error": ("0 (exact inverse)", "max |g(g⁻¹(x)) − x|, 500 test images"),
+        "flow_sample_confident_share": ("—", "CNN p > 0.9 for some class, 1000 samples at T = 0.7"),
         "success_rate_x": ("—", "4 -> 9 at Λ = 0.99, adversarials; target >= 0.95"),
         "success_rate_z": ("—", "4 -> 9 at Λ = 0.99, counterfactuals; target >= 0.95"),
         "oracle_target_share_original": ("≈ 0 (Fig. 11)", "SVM says 9 for the original 4s"),
@@ -61,3 +76,167 @@ PAPER: dict[str, dict[str, tuple[str, str]]] = {
         "all_methods_below_random": ("true", "every method's top-k AUC below the random control"),
     },
 }
+
+
+@dataclass(frozen=True)
+class Check:
+    """A must-reach target: ``text`` as printed, ``test(results)`` decides it."""
+
+    text: str
+    test: Callable[[Results], bool]
+
+
+def _all_below_random(prefix: str) -> Callable[[Results], bool]:
+    """Every method's ablation AUC ``<prefix><method>`` below ``<prefix>random`` (lower is better)."""
+    def test(r: Results) -> bool:
+        aucs = {k[len(prefix):]: v for k, v in r.items()
+                if k.startswith(prefix) and not k[len(prefix):].startswith("blur_")}
+        return len(aucs) > 1 and all(v < aucs["random"] for k, v in aucs.items() if k != "random")
+    return test
+
+
+CHECKS: dict[str, list[Check]] = {
+    "01_toy_helix": [
+        Check("at least 99% of the searches succeed in each space",
+              lambda r: min(r["successes_x"], r["successes_z"]) >= 0.99 * r["n_starts"]),
+        Check("median distance to the helix in X within [1.5, 3.5]",
+              lambda r: 1.5 <= r["median_distance_x"] <= 3.5),
+        Check("median distance to the helix in Z <= 0.05", lambda r: r["median_distance_z"] <= 0.05),
+        Check("Z at least 50x closer to the helix than X",
+              lambda r: r["median_distance_x"] >= 50 * r["median_distance_z"]),
+    ],
+    "02_metric_geometry": [
+        Check("first-order identity: slope of residual/λ in [0.9, 1.1]",
+              lambda r: 0.9 <= r["first_order_slope"] <= 1.1),
+        Check("helix: median λ1/λ2 >= 100", lambda r: r["helix_eigenvalue_ratio_median"] >= 100),
+        Check("helix: median angle of the top eigenvector to the tangent <= 5°",
+              lambda r: r["helix_tangent_angle_deg_median"] <= 5),
+        Check("helix: Z-step more along the manifold than the X-gradient",
+              lambda r: r["helix_onmanifold_share_z"] > r["helix_onmanifold_share_x"]),
+        Check("MNIST: Z-step more in the top eigenspace than the X-gradient",
+              lambda r: r["mnist_onmanifold_share_z"] > r["mnist_onmanifold_share_x"]),
+    ],
+    "03_mnist": [
+        Check("flow test bits/dim <= 1.5", lambda r: r["flow_bits_per_dim"] <= 1.5),
+        Check("flow samples at T = 0.7: the CNN is confident (p > 0.9) for >= 85%",
+              lambda r: r["flow_sample_confident_share"] >= 0.85),
+        Check("success >= 95% in both spaces",
+              lambda r: min(r["success_rate_x"], r["success_rate_z"]) >= 0.95),
+        Check("oracle share Z - X >= 30 points",
+              lambda r: r["oracle_target_share_z"] - r["oracle_target_share_x"] >= 0.30),
+        Check("k-NN share Z - X >= 20 points",
+              lambda r: r["knn_target_share_z"] - r["knn_target_share_x"] >= 0.20),
+        Check("mean IM1 Z < X", lambda r: r["im1_mean_z"] < r["im1_mean_x"]),
+        Check("adversarials closer in X, CFs closer in Z",
+              lambda r: r["l2_x_to_source_x"] < r["l2_x_to_source_z"]
+              and r["l2_z_to_source_z"] < r["l2_z_to_source_x"]),
+    ],
+    "09_attributions": [
+        Check("the shortcut is learned: confounded accuracy >= 0.98",
+              lambda r: r["shortcut_accuracy_confounded"] >= 0.98),
+        Check("... and used: de-confounded accuracy <= 0.60",
+              lambda r: r["shortcut_accuracy_deconfounded"] <= 0.60),
+        Check("circle -> square counterfactuals shrink the object (area ratio <= 0.7)",
+              lambda r: r["cf_area_ratio_circle_to_square"] <= 0.7),
+        Check("square -> circle counterfactuals grow it (area ratio >= 1.4)",
+              lambda r: r["cf_area_ratio_square_to_circle"] >= 1.4),
+        Check("IG completeness gap <= 1 %", lambda r: r["ig_completeness_gap"] <= 0.01),
+    ],
+    "10_ig_baselines": [
+        Check("every method's top-k AUC below the random control (MNIST, mean replacement)",
+              _all_below_random("topk_auc_")),
+        Check("every method's top-k AUC below the random control (shapes, mean replacement)",
+              _all_below_random("shapes_topk_auc_")),
+        Check("IG completeness gap below 1 % at the default steps from the black baseline",
+              lambda r: r["completeness_gap_black"] < 0.01),
+    ],
+}
+
+
+def evaluate(stem: str, results: Results) -> dict[str, bool]:
+    """The verdict of every check of notebook ``stem`` on its results; a check whose results key is
+    missing fails (and says so)."""
+    verdicts = {}
+    for c in CHECKS.get(stem, []):
+        try:
+            verdicts[c.text] = bool(c.test(results))
+        except KeyError as err:
+            verdicts[f"{c.text} (not measured: no {err.args[0]!r} in the results)"] = False
+    return verdicts
+
+
+def check(stem: str, results: Results) -> None:
+    """Print ``PASS``/``FAIL`` for each check of notebook ``stem`` (an nbval-checked cell)."""
+    print_checks(evaluate(stem, results))
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def compare(stem: str, results: Results) -> None:
+    """Print the given results of notebook ``stem`` beside the paper's numbers and notes."""
+    paper = PAPER.get(stem, {})
+    width = max(len(k) for k in results)
+    print(f"{'metric':{width}s}  {'paper':>20s}  {'ours':>10s}  note")
+    for key, value in results.items():
+        ref, note = paper.get(key, ("—", ""))
+        print(f"{key:{width}s}  {ref:>20s}  {_fmt(value):>10s}  {note}")
+
+
+# The README's table of headline results: (notebook, what, results keys shown as "a / b").
+HEADLINE: list[tuple[str, str, tuple[str, ...]]] = [
+    ("01_toy_helix", "median distance to the helix, X / Z", ("median_distance_x", "median_distance_z")),
+    ("01_toy_helix", "successful optimisations X / Z", ("successes_x", "successes_z")),
+    ("02_metric_geometry", "slope of residual/λ (first-order identity)", ("first_order_slope",)),
+    ("02_metric_geometry", "median λ₁/λ₂ of γ⁻¹ on the helix", ("helix_eigenvalue_ratio_median",)),
+    ("02_metric_geometry", "MNIST manifold dimension (90% of the trace)", ("mnist_manifold_dim_estimate",)),
+    ("02_metric_geometry", "MNIST: step share in the top eigenspace, X / Z",
+     ("mnist_onmanifold_share_x", "mnist_onmanifold_share_z")),
+    ("03_mnist", "CNN / linear SVM oracle test accuracy", ("classifier_accuracy", "svm_accuracy")),
+    ("03_mnist", "flow test bits/dim", ("flow_bits_per_dim",)),
+    ("03_mnist", "flow samples the CNN is confident about (T = 0.7)", ("flow_sample_confident_share",)),
+    ("03_mnist", "success 4 → 9, X / Z", ("success_rate_x", "success_rate_z")),
+    ("03_mnist", "linear SVM says 9: original / X / Z",
+     ("oracle_target_share_original", "oracle_target_share_x", "oracle_target_share_z")),
+    ("03_mnist", "10-NN share of 9s, X / Z", ("knn_target_share_x", "knn_target_share_z")),
+    ("03_mnist", "mean IM1, X / Z", ("im1_mean_x", "im1_mean_z")),
+    ("03_mnist", "L2 to own source in X, X / Z", ("l2_x_to_source_x", "l2_x_to_source_z")),
+    ("03_mnist", "L2 to own source in Z, X / Z", ("l2_z_to_source_x", "l2_z_to_source_z")),
+    ("09_attributions", "shortcut accuracy, confounded / sizes crossed",
+     ("shortcut_accuracy_confounded", "shortcut_accuracy_deconfounded")),
+    ("09_attributions", "CF area / original: circle → square, square → circle",
+     ("cf_area_ratio_circle_to_square", "cf_area_ratio_square_to_circle")),
+    ("09_attributions", "IG completeness gap (median, relative)", ("ig_completeness_gap",)),
+    ("10_ig_baselines", "top-k ablation AUC: IG (black) / Expected Gradients / random",
+     ("topk_auc_ig_black", "topk_auc_expected_gradients", "topk_auc_random")),
+]
+
+
+def headline_markdown(results: Mapping[str, Results]) -> str:
+    """The README's results table from every notebook's results (``results[stem][key]``) and
+    :data:`PAPER`; values of notebooks not run read ``not run``."""
+    lines = ["| notebook | metric | paper | ours |", "|---|---|---|---|"]
+    for stem, label, keys in HEADLINE:
+        ours = results.get(stem, {})
+        paper = " / ".join(dict.fromkeys(PAPER.get(stem, {}).get(k, ("—", ""))[0] for k in keys))
+        value = " / ".join(_fmt(ours[k]) if k in ours else "not run" for k in keys)
+        lines.append(f"| {stem} | {label} | {paper} | {value} |")
+    return "\n".join(lines) + "\n"
+
+
+README_MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
+
+
+def readme_with_results(readme: str, results: Mapping[str, Results]) -> str:
+    """``readme`` with the block between :data:`README_MARKERS` replaced by the headline table."""
+    start, end = README_MARKERS
+    if readme.count(start) != 1 or readme.count(end) != 1:
+        raise ValueError(f"README.md must hold the markers {start} and {end} once each")
+    head, rest = readme.split(start)
+    _, tail = rest.split(end)
+    return f"{head}{start}\n{headline_markdown(results)}{end}{tail}"

@@ -22,9 +22,12 @@ def helix_axes(fig=None, position=111, title: str = "", elev: float = 18, azim: 
     s = torch.linspace(*S_RANGE, 400)
     h = helix(s).numpy()
     ax.plot(h[:, 0], h[:, 1], h[:, 2], color=COLORS["data"], lw=1.0, alpha=0.8)
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
-    ax.set_zlabel("$x_3$")
+    ax.set_xlabel("$x_1$", labelpad=-8)
+    ax.set_ylabel("$x_2$", labelpad=-8)
+    ax.set_zlabel("$x_3$", labelpad=-8)
+    ax.tick_params(labelsize=7, pad=-2)
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):  # few ticks: 3-d tick labels crowd easily
+        axis.set_major_locator(plt.MaxNLocator(3))
     ax.view_init(elev=elev, azim=azim)
     if title:
         ax.set_title(title)
@@ -153,4 +156,64 @@ def ig_path_rows(paths: dict[str, dict[str, torch.Tensor]], index: int = 0, n_al
             ax.set_xticks([])
             ax.set_yticks([])
     fig.subplots_adjust(wspace=0.08, hspace=0.45)
+    return fig
+
+
+def metric_spectrum_figure(eigenvalues: torch.Tensor, x: torch.Tensor, U: torch.Tensor, dim: int):
+    """Fig. 7 right: the sorted eigenvalues of ``γ⁻¹`` at many images (median and 10–90% band,
+    log-log, the dimension estimate ``dim`` marked) and, for the first image, its top 7 eigen-images."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    k_axis = np.arange(1, eigenvalues.shape[1] + 1)
+    q10, q50, q90 = (eigenvalues.quantile(q, dim=0).numpy() for q in (0.1, 0.5, 0.9))
+    axes[0].fill_between(k_axis, q10, q90, color=COLORS["z"], alpha=0.3, label="10–90% of images")
+    axes[0].plot(k_axis, q50, color=COLORS["z"], label="median")
+    axes[0].axvline(dim, color="black", lw=0.8, ls="--", label=f"90% of the trace: {dim} directions")
+    axes[0].set(xscale="log", yscale="log", xlabel="index of the eigenvalue (sorted)",
+                ylabel="eigenvalue of $\\gamma^{-1}$")
+    axes[0].set_title(f"Spectrum of $\\gamma^{{-1}}$ at {len(x)} test images (Fig. 7 right)", fontsize=10)
+    axes[0].legend(fontsize=8)
+    axes[1].axis("off")
+    side = x.shape[-1]
+    tiles = torch.cat([x[0, 0:1] * 2 - 1] + [
+        U[0, :, i].reshape(1, side, side) / U[0, :, i].abs().max() for i in range(7)
+    ]).reshape(2, 4, side, side).permute(0, 2, 1, 3).reshape(2 * side, 4 * side)
+    axes[1].imshow(tiles, cmap="RdBu_r", vmin=-1, vmax=1)
+    axes[1].set_title("the image and its top 7 eigen-images of $\\gamma^{-1}$", fontsize=9)
+    return fig
+
+
+SPACE_NAMES = {"x": "adversarial", "z": "counterfactual"}
+
+
+def share_bars(panels: dict[str, list[float]]):
+    """Fig. 11 / 13 style bars: one panel per title, three bars (original, X, Z) with their values."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.2), squeeze=False)
+    labels = ["original", "X\nadversarial", "Z\ncounterfactual"]
+    for ax, (title, values) in zip(axes[0], panels.items(), strict=True):
+        ax.bar(labels, values, color=[COLORS["data"], COLORS["x"], COLORS["z"]])
+        ax.set_ylim(0, 1.08)
+        ax.set_title(title, fontsize=10)
+        for i, v in enumerate(values):
+            ax.text(i, v + 0.02, f"{v:.2f}", ha="center", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def distance_histograms(dist: dict[tuple[str, str, str], torch.Tensor]):
+    """Fig. 14: histograms of L2 distances, ``dist[(metric, space, which)]`` with metric ``"X"``/``"Z"``
+    (where measured), space ``"x"``/``"z"`` (adversarial / counterfactual), which ``"own"`` (to its
+    source) / ``"others"`` (to every image of the source class). Logarithmic distance axes: the
+    adversarials' latent distances span orders of magnitude."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, metric in zip(axes, ("X", "Z"), strict=True):
+        values = torch.cat([d for (m, _, _), d in dist.items() if m == metric]).clamp_min(1e-3)
+        bins = np.geomspace(values.min().item(), values.max().item(), 60)
+        for (m, space, which), d in dist.items():
+            if m == metric:
+                ax.hist(d.numpy(), bins=bins, weights=np.full(len(d), 1 / max(len(d), 1)),
+                        histtype="step", lw=1.6, ls="-" if which == "own" else ":", color=COLORS[space],
+                        label=f"{SPACE_NAMES[space]} ↔ {which}")
+        ax.set(xscale="log", xlabel=f"L2 distance in {metric} (log scale)", ylabel="share of pairs")
+        ax.set_title(f"Distances in {metric} (Fig. 14)", fontsize=10)
+    axes[0].legend(fontsize=8)
     return fig

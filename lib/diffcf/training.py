@@ -68,6 +68,15 @@ def rank() -> int:
     return dist.get_rank() if dist.is_initialized() else 0
 
 
+def per_rank(batch_size: int) -> int:
+    """Each rank's share of a recipe's batch: N processes draw ``batch_size / N`` images each, so
+    the gradient averages over the recipe's batch size however many processes train."""
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    if batch_size % world:
+        raise ValueError(f"batch size {batch_size} does not split over {world} processes")
+    return batch_size // world
+
+
 def learning_rate(step: int, steps: int, lr: float, warmup_steps: int = 0, warmup_from: int = 0) -> float:
     """Cosine decay from ``lr`` at step 0 to 0 at ``steps``, times a linear warm-up over the
     ``warmup_steps`` steps after ``warmup_from`` (the start of a stage whose Adam restarted)."""
@@ -139,7 +148,8 @@ def fit(
             stage.history.append(value)
             bar.set_postfix(loss=f"{value:.4f}")
         now = time.perf_counter()
-        if stage.max_seconds is not None and step % 10 == 0 and _any_rank(now - start > stage.max_seconds, device):
+        out_of_time = stage.max_seconds is not None and now - start > stage.max_seconds
+        if stage.max_seconds is not None and step % 10 == 0 and _any_rank(out_of_time, device):
             step += 1
             break
         if stage.save is not None and is_main and now - last_save > stage.save_every_seconds:

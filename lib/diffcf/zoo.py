@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("names", nargs="*", help="models to train (default: all)")
     p_train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p_train.add_argument("--resume", action="store_true",
-                         help="continue from the last saved stage (state in build/train, else the checkpoint)")
+                         help="continue from the last saved stage (build/train state, else the checkpoint)")
     p_train.add_argument("--minutes", type=float, help="end this stage after so many minutes")
     p_train.add_argument("--stage-steps", type=int, help="end this stage after so many steps")
     sub.add_parser("verify", help="check every checkpoint's sha256 against the manifest")
@@ -369,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             entry = manifest.get(name, {})
             progress = (f" ({entry['steps_done']}/{entry['steps_total']} steps)"
                         if entry.get("steps_total") else "")
-            print(f"{name:24s} {spec.description}\n{'':24s} {entry.get('metrics', 'not trained')}{progress}")
+            metrics = entry.get("metrics", "not trained")
+            print(f"{name:24s} {spec.description}\n{'':24s} {metrics}{progress}")
         return 0
     if args.cmd == "train":
         for value, flag in ((args.minutes, "--minutes"), (args.stage_steps, "--stage-steps")):

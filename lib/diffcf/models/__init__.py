@@ -1,1 +1,20 @@
-"""Models: normalizing flows, classifiers (and, later, regressors, autoencoders, VAEs, GANs)."""
+"""Models: the home of the generators and of the classifiers they explain.
+
+Generators ``g`` (``encode(x) -> z``, ``decode(z) -> x``, see :mod:`diffcf.generative`):
+
+- :mod:`diffcf.models.realnvp`: the toy RealNVP of §IV-A (affine couplings, exact inverse,
+  log-det), for the helix;
+- :mod:`diffcf.models.multiscale`: the multi-scale Glow for images (actnorm, invertible 1×1
+  convolution, affine coupling, learned split prior), for MNIST and the shapes.
+
+Classifiers and oracles:
+
+- :mod:`diffcf.models.classifiers`: the models under explanation, ``f`` returning logits: the helix
+  MLP, the MNIST CNN of the paper's code, the small CNN of the shapes;
+- :mod:`diffcf.models.oracles`: the models that judge a counterfactual: the linear SVM oracle and
+  the per-class autoencoders of IM1.
+
+VAE, GAN and U-Net modules will join here as further generators. Checkpoints are state dicts, so
+moving a class between modules does not break them; the named models are built and loaded by
+:mod:`diffcf.zoo` (recipes in :mod:`diffcf.recipes`).
+"""

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from diffcf.generative import reconstruction_error
-from diffcf.training import Stage, fit, rank
+from diffcf.training import Stage, fit, per_rank, rank
 
 
 def stream_seed(seed: int, stage: Stage) -> int:
@@ -36,7 +36,7 @@ def train_image_flow(flow: nn.Module, device: torch.device, stage: Stage, x: Ten
     """
     from diffcf.models.multiscale import bits_per_dim_loss
 
-    stream = ((xb,) for xb, _ in image_batches(x, torch.zeros(len(x)), batch_size,
+    stream = ((xb,) for xb, _ in image_batches(x, torch.zeros(len(x)), per_rank(batch_size),
                                                 stream_seed(seed, stage), device))
     if stage.start_step == 0:
         flow.train()

@@ -7,10 +7,11 @@ import torch
 from torch import nn
 
 from diffcf.data.mnist import load_dataset
-from diffcf.models.classifiers import ClassAutoencoders, LinearSVMOracle, MNISTClassifier
+from diffcf.models.classifiers import MNISTClassifier
 from diffcf.models.multiscale import MultiscaleFlow
+from diffcf.models.oracles import ClassAutoencoders, LinearSVMOracle
 from diffcf.recipes.common import image_batches, stream_seed, train_image_flow
-from diffcf.training import Stage, accuracy, cross_entropy_loss, fit
+from diffcf.training import Stage, accuracy, cross_entropy_loss, fit, per_rank
 from diffcf.zoo import ModelSpec, register
 
 
@@ -25,7 +26,7 @@ def train_mnist_flow(flow: nn.Module, device: torch.device, stage: Stage, datase
 def train_mnist_classifier(f: nn.Module, device: torch.device, stage: Stage, dataset: str, steps: int,
                            batch_size: int, lr: float, weight_decay: float, seed: int) -> dict[str, float]:
     x, y = load_dataset(dataset, "train")
-    fit(f, image_batches(x, y, batch_size, stream_seed(seed, stage), device), cross_entropy_loss,
+    fit(f, image_batches(x, y, per_rank(batch_size), stream_seed(seed, stage), device), cross_entropy_loss,
         steps=steps, lr=lr, weight_decay=weight_decay, desc=f"{dataset} classifier", stage=stage)
     x_test, y_test = load_dataset(dataset, "test")
     return {"test_accuracy": round(accuracy(f, x_test.to(device), y_test.to(device)), 4)}

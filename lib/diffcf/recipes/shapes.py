@@ -9,7 +9,7 @@ from diffcf.data.shapes import load_shapes
 from diffcf.models.classifiers import SmallCNN
 from diffcf.models.multiscale import MultiscaleFlow
 from diffcf.recipes.common import image_batches, stream_seed, train_image_flow
-from diffcf.training import Stage, accuracy, cross_entropy_loss, fit
+from diffcf.training import Stage, accuracy, cross_entropy_loss, fit, per_rank
 from diffcf.zoo import ModelSpec, register
 
 
@@ -24,7 +24,7 @@ def train_shapes_flow(flow: nn.Module, device: torch.device, stage: Stage, steps
 def train_shapes_classifier(f: nn.Module, device: torch.device, stage: Stage, steps: int,
                             batch_size: int, lr: float, seed: int) -> dict[str, float]:
     x, y = load_shapes("train")
-    fit(f, image_batches(x, y, batch_size, stream_seed(seed, stage), device), cross_entropy_loss,
+    fit(f, image_batches(x, y, per_rank(batch_size), stream_seed(seed, stage), device), cross_entropy_loss,
         steps=steps, lr=lr, desc="shapes classifier", stage=stage)
     metrics = {}
     for split in ("test", "deconfounded"):

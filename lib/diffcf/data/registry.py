@@ -1,0 +1,110 @@
+"""The dataset registry, in the spirit of d2l's ``DATA_HUB``: one :class:`Dataset` entry per real
+dataset says everything the tools need to know about it:
+
+- ``folder``: its folder under the data root (:func:`diffcf.utils.data_root`, ``$DIFFCF_DATA``,
+  default ``data/``), and the name of its folder in a mirror (``$(MIRROR)/<folder>``);
+- ``files``: the files that make it up, in their original published names, each with the checksum
+  (``checksum``, md5 for MNIST) of the original file;
+- ``aliases``: other names under which a mirror may hold a file; ``extras``: optional notes such
+  as ``PROVENANCE.md``, placed beside the files when the mirror has them;
+- ``assemble``: how ``make data`` places the files from a mirror folder, ``"link"`` (symlinks) or
+  ``"copy"``;
+- ``url``: an optional base URL for an opt-in download (``python -m diffcf.data.fetch NAME
+  --download``), the file name appended; ``None`` when there is no public source to download from;
+- ``loader``: ``"module:function"`` that reads it, imported only when called (:meth:`Dataset.load`).
+
+Adding a dataset is one :func:`register` call below; :mod:`diffcf.data.fetch` and ``make data`` then
+assemble it from ``$(MIRROR)/<folder>`` with no further change. Datasets the code generates (the
+helix, the shapes) or that ship with a package (scikit-learn's digits) are not registered.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from diffcf.utils import data_root
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One registered dataset (see the module docstring for the fields)."""
+
+    name: str
+    folder: str
+    files: Mapping[str, str]
+    loader: str
+    checksum: str = "md5"
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    extras: tuple[str, ...] = ("PROVENANCE.md",)
+    assemble: str = "link"
+    url: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.assemble not in ("link", "copy"):
+            raise ValueError(f"{self.name}: assemble must be 'link' or 'copy', got {self.assemble!r}")
+        if ":" not in self.loader:
+            raise ValueError(f"{self.name}: loader must read 'module:function', got {self.loader!r}")
+        unknown = set(self.aliases) - set(self.files)
+        if unknown:
+            raise ValueError(f"{self.name}: aliases for files it does not have: {sorted(unknown)}")
+
+    def path(self) -> Path:
+        """Its folder in the data root: ``$DIFFCF_DATA/<folder>``."""
+        return data_root() / self.folder
+
+    def missing(self, folder: str | Path | None = None) -> list[str]:
+        """The files absent from ``folder`` (default :meth:`path`); a dangling link is absent."""
+        folder = Path(folder) if folder is not None else self.path()
+        return [name for name in self.files if not (folder / name).is_file()]
+
+    def loader_function(self) -> Callable[..., Any]:
+        module, function = self.loader.split(":")
+        return getattr(importlib.import_module(module), function)
+
+    def load(self, *args: Any, **kwargs: Any) -> Any:
+        """Call its loader, e.g. ``DATASETS["mnist"].load("test")``."""
+        return self.loader_function()(*args, **kwargs)
+
+
+DATASETS: dict[str, Dataset] = {}
+
+
+def register(dataset: Dataset) -> Dataset:
+    """Add ``dataset`` to :data:`DATASETS` (a name or folder registered twice is an error)."""
+    for other in DATASETS.values():
+        if dataset.name == other.name or dataset.folder == other.folder:
+            raise ValueError(f"dataset {dataset.name!r} (folder {dataset.folder!r}) clashes with "
+                             f"{other.name!r} (folder {other.folder!r})")
+    DATASETS[dataset.name] = dataset
+    return dataset
+
+
+def get(name: str) -> Dataset:
+    """The registered dataset ``name``; ``ValueError`` naming the registered ones otherwise."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; registered: {', '.join(sorted(DATASETS))}")
+    return DATASETS[name]
+
+
+# ---- the registered datasets ---------------------------------------------------------------------
+
+register(Dataset(
+    name="mnist",
+    folder="mnist",
+    description="MNIST handwritten digits (LeCun et al. 1998), the four IDX .gz files (§IV-B)",
+    files={  # md5 of the original .gz files (torchvision's list)
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    # the project's mirror holds train images rebuilt from PNGs under this name (its PROVENANCE.md)
+    aliases={"train-images-idx3-ubyte.gz": ("train-images-idx3-ubyte.APPROX_from_png.gz",)},
+    url="https://ossci-datasets.s3.amazonaws.com/mnist/",  # the public mirror torchvision uses
+    loader="diffcf.data.mnist:load_mnist",
+))

@@ -1,0 +1,90 @@
+"""Oracles: the models that judge a counterfactual, not the ones explained (§IV-B, MNIST).
+
+- :class:`LinearSVMOracle`: the paper's "SVM, 92 %" oracle, a linear SVM on pixels as a torch module;
+- :class:`ClassAutoencoders`: one :class:`ConvAutoencoder` per class, for the IM1 score of
+  Van Looveren & Klaise (2021).
+
+Checkpoints hold state dicts (``weights_only=True``), so the classes may move between modules
+without breaking them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class LinearSVMOracle(nn.Module):
+    """A linear SVM on pixels as a torch module (the paper's oracle, §IV-B: "SVM, 92 %").
+
+    Holds only ``coef`` ``(n_classes, in_dim)`` and ``intercept`` ``(n_classes,)`` buffers, so it is
+    saved and loaded with ``weights_only=True``. ``forward`` returns the one-vs-rest decision
+    values ``x·coefᵀ + intercept``; their argmax is scikit-learn's ``predict``.
+    """
+
+    def __init__(self, in_dim: int = 784, n_classes: int = 10):
+        super().__init__()
+        self.register_buffer("coef", torch.zeros(n_classes, in_dim))
+        self.register_buffer("intercept", torch.zeros(n_classes))
+
+    @torch.no_grad()
+    def set_from_sklearn(self, clf) -> LinearSVMOracle:
+        """Copy ``coef_``/``intercept_`` from a fitted scikit-learn linear classifier (multi-class,
+        one-vs-rest: ``LinearSVC`` or ``SGDClassifier``)."""
+        coef = torch.as_tensor(clf.coef_, dtype=self.coef.dtype)
+        if coef.shape != self.coef.shape:
+            raise ValueError(f"classifier has coef_ of shape {tuple(coef.shape)}, "
+                             f"expected {tuple(self.coef.shape)}")
+        self.coef.copy_(coef)
+        self.intercept.copy_(torch.as_tensor(clf.intercept_, dtype=self.intercept.dtype))
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(1).to(self.coef.dtype) @ self.coef.T + self.intercept
+
+
+class ConvAutoencoder(nn.Module):
+    """A small convolutional autoencoder ``(B, 1, 28, 28) → R^latent → (B, 1, 28, 28)`` (sigmoid
+    output), for the IM1 score of Van Looveren & Klaise (2021), used in §IV-B."""
+
+    def __init__(self, channels: int = 16, latent: int = 32):
+        super().__init__()
+        c = channels
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, c, 3, stride=2, padding=1), nn.ReLU(),           # 14×14
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),       # 7×7
+            nn.Flatten(), nn.Linear(2 * c * 49, latent),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent, 2 * c * 49), nn.ReLU(), nn.Unflatten(1, (2 * c, 7, 7)),
+            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.ReLU(),  # 14×14
+            nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Sigmoid(),   # 28×28
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class ClassAutoencoders(nn.Module):
+    """One :class:`ConvAutoencoder` per class, autoencoder ``c`` trained only on class ``c``.
+
+    ``self[c](x)`` reconstructs with autoencoder ``c``; :meth:`reconstruction_errors` gives the
+    per-sample, per-class mean squared errors that IM1 compares.
+    """
+
+    def __init__(self, n_classes: int = 10, channels: int = 16, latent: int = 32):
+        super().__init__()
+        self.aes = nn.ModuleList(ConvAutoencoder(channels, latent) for _ in range(n_classes))
+
+    def __getitem__(self, c: int) -> ConvAutoencoder:
+        return self.aes[c]
+
+    def __len__(self) -> int:
+        return len(self.aes)
+
+    def forward(self, x: Tensor, c: int) -> Tensor:
+        return self.aes[c](x)
+
+    def reconstruction_errors(self, x: Tensor) -> Tensor:
+        """``‖x − AE_c(x)‖² / D`` for every class ``c``: shape ``(B, n_classes)``."""
+        return torch.stack([(ae(x) - x).pow(2).flatten(1).mean(1) for ae in self.aes], dim=1)
