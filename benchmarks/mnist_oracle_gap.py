@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from sklearn.svm import SVC
 
-from diffcf import seed_everything, zoo
+from diffcf import seed_everything, stages, zoo
 from diffcf.data.mnist import load_dataset
 from diffcf.evaluate import knn_target_share, l2_to_source, oracle_target_share, predict
 from diffcf.search import ClassTarget, counterfactual_search
@@ -115,7 +115,7 @@ def main() -> None:
     shipped = zoo.manifest_entry("mnist_flow")
     variant(f"Z, 5e-2, flow {shipped['train_params']['steps']}", "z", 5e-2, g)
     for steps in args.flow_steps:
-        flow, metrics, stage = zoo.train("mnist_flow", "cpu", steps=steps)
+        flow, metrics, stage = stages.train("mnist_flow", "cpu", steps=steps)
         print(f"  (flow trained for {steps} steps in {stage.seconds / 60:.0f} min: test bits/dim "
               f"{metrics['test_bits_per_dim']:.2f}; the shipped flow's, {shipped['train_params']['steps']} "
               f"steps: {shipped['metrics']['test_bits_per_dim']:.2f})")

@@ -135,6 +135,12 @@ save_figure(fig, STEM, "flow_samples")
 plt.show()
 paper.compare(STEM, {"flow_sample_confident_share": flow_sample_confident_share})
 print(f"the same share at T = 1.0: {confident_share(f, samples[1.0]):.2f}")
+
+# %% [markdown]
+# What the samples show: strokes and loops, many of them digits, but also fragments that are no digit
+# at all; the share above says how many the CNN reads as a clear digit. A flow whose samples are
+# fragments has not learned the digit manifold well, and ascent in its latent space can leave the
+# digits the same way. This is the flow's weakness that the rest of this notebook runs into.
 #
 # The classifier is the CNN of the paper's code (two blocks of two 3×3 convolutions, 16-32 and 64-64
 # channels, then 3136 → 512 → 256 → 10). The Adam step in X is 5e-3 instead of the paper code's

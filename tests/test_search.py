@@ -1,7 +1,11 @@
+import copy
+
+import numpy as np
 import pytest
 import torch
 
 from conftest import random_flow
+from diffcf import zoo
 from diffcf.data.helix import sample_helix
 from diffcf.search import ClassTarget, RegressionTarget, _MaskedAdam, counterfactual_search
 
@@ -95,7 +99,7 @@ def test_unknown_space_and_bad_arguments_raise_clearly(helix_models):
         counterfactual_search(f, x0, tgt, space="w", g=g)
     with pytest.raises(ValueError, match="needs a generator"):
         counterfactual_search(f, x0, tgt, space="z")
-    with pytest.raises(ValueError, match="lr must be positive"):
+    with pytest.raises(ValueError, match=r"lr \(the Adam step size\) must be positive and finite"):
         counterfactual_search(f, x0, tgt, space="x", lr=0)
     with pytest.raises(ValueError, match="confidence"):
         ClassTarget(1, 1.5)
@@ -144,3 +148,96 @@ def test_subset_of_a_joint_batch_equals_a_separate_run(helix_models):
     assert torch.equal(part.steps, alone.steps) and torch.equal(part.success, alone.success)
     assert torch.allclose(part.x, alone.x, atol=1e-3) and torch.allclose(part.z, alone.z, atol=1e-3)
     assert part.trajectory.shape[1] == 12 and torch.allclose(part.trajectory[0], x0[8:], atol=1e-5)
+
+
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), 0.0, -1e-3, True])
+def test_lr_must_be_positive_and_finite(helix_models, lr):
+    """lr=nan used to run and return all-NaN points; now every search refuses it up front."""
+    g, f = helix_models
+    with pytest.raises(ValueError, match=rf"lr .* must be positive and finite, got {lr!r}.*lr=5e-3"):
+        counterfactual_search(f, _starts(4), ClassTarget(1, 0.9), space="z", g=g, lr=lr, max_steps=2)
+
+
+@pytest.mark.parametrize("name, value", [("max_steps", 2.5), ("max_steps", 0), ("max_steps", -3),
+                                         ("max_steps", True), ("check_every", 0), ("check_every", 1.5)])
+def test_step_counts_must_be_integers_of_at_least_one(helix_models, name, value):
+    g, f = helix_models
+    with pytest.raises(ValueError, match=rf"{name} \(.*\) must be an integer >= 1, got {value!r}"):
+        counterfactual_search(f, _starts(4), ClassTarget(1, 0.9), space="x", **{name: value})
+
+
+@pytest.mark.parametrize("t", [9.7, float("nan"), torch.tensor([1.0, 2.5]), True, torch.tensor([True])])
+def test_class_target_refuses_classes_that_are_not_whole_numbers(t):
+    """ClassTarget(9.7) used to be truncated to class 9 without a word."""
+    with pytest.raises(ValueError, match="target classes must be"):
+        ClassTarget(t, 0.9)
+
+
+@pytest.mark.parametrize("t, expected", [(9, [9]), (9.0, [9]), (np.int64(3), [3]), ([1, 2], [1, 2]),
+                                         (torch.tensor([1, 0], dtype=torch.int32), [1, 0]),
+                                         (torch.tensor([4.0, 9.0]), [4, 9])])
+def test_class_target_keeps_integer_classes(t, expected):
+    target = ClassTarget(t, 0.9)
+    assert target.t.dtype == torch.long and target.t.reshape(-1).tolist() == expected
+
+
+@pytest.mark.parametrize("confidence", [0.0, 1.0, -0.1, 1.5, float("nan"), True])
+def test_confidence_must_lie_strictly_between_zero_and_one(confidence):
+    with pytest.raises(ValueError, match=r"confidence \(Λ\) must lie in \(0, 1\)"):
+        ClassTarget(1, confidence)
+
+
+def test_regression_threshold_must_be_finite():
+    with pytest.raises(ValueError, match="threshold must be finite"):
+        RegressionTarget(float("nan"))
+
+
+def _image_classifier():
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+
+
+def test_pixels_outside_the_bounds_raise_instead_of_being_clipped():
+    """0-255 images for a search on [0, 1] used to be clipped, i.e. binarised, without a word."""
+    f, unit = _image_classifier(), (0.0, 1.0)
+    pixels = torch.randint(0, 256, (3, 1, 2, 2))
+    for dtype in (torch.int64, torch.uint8):
+        with pytest.raises(ValueError,
+                           match=rf"floating-point tensor scaled to \[0.0, 1.0\], got dtype {dtype}"):
+            counterfactual_search(f, pixels.to(dtype), ClassTarget(1, 0.9), space="x", bounds=unit)
+    with pytest.raises(ValueError, match=r"outside bounds \[0.0, 1.0\].*float32 values in \[0.0, 1.0\]"):
+        counterfactual_search(f, pixels.float(), ClassTarget(1, 0.9), space="x", bounds=unit)
+    # round-off just past a bound is tolerated (and clipped); scaled images run
+    x = pixels.float() / 255
+    x[0, 0, 0, 0] = 1.0 + 1e-5
+    run = counterfactual_search(f, x, ClassTarget(1, 0.9), space="x", bounds=unit, max_steps=3)
+    assert run.x.min() >= 0.0 and run.x.max() <= 1.0
+
+
+def test_start_outside_the_bounds_raises_in_z_too(helix_models):
+    g, f = helix_models
+    with pytest.raises(ValueError, match=r"outside bounds \[-1.0, 1.0\]"):
+        counterfactual_search(f, _starts(4) * 100, ClassTarget(1, 0.9), space="z", g=g, bounds=(-1.0, 1.0))
+
+
+def test_float64_start_for_float32_models_asks_for_a_cast(helix_models):
+    """float64 points for float32 models used to fail inside the first matmul with a raw RuntimeError."""
+    g, f = helix_models
+    x64 = _starts(4).double()
+    with pytest.raises(ValueError, match=r"x is torch.float64 but the weights of f are torch.float32: "
+                                         r".*x\.float\(\)"):
+        counterfactual_search(f, x64, ClassTarget(1, 0.9), space="x")
+    f64 = zoo.frozen(copy.deepcopy(f).double())
+    with pytest.raises(ValueError, match=r"x is torch.float64 but the weights of g are torch.float32"):
+        counterfactual_search(f64, x64, ClassTarget(1, 0.9), space="z", g=g)
+    # consistent float64 runs, and so does the cast the message asks for
+    run = counterfactual_search(f64, x64, ClassTarget(1, 0.9), space="z", g=random_flow(dtype=torch.float64),
+                                max_steps=3)
+    assert run.x.dtype == torch.float64
+    cast = counterfactual_search(f, x64.float(), ClassTarget(1, 0.9), space="x", max_steps=3)
+    assert cast.x.dtype == torch.float32
+
+
+def test_target_must_be_a_target_object(helix_models):
+    g, f = helix_models
+    with pytest.raises(TypeError, match=r"target must be a ClassTarget .* ClassTarget\(9\)"):
+        counterfactual_search(f, _starts(4), 1, space="x")

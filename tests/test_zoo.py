@@ -4,7 +4,7 @@ import shutil
 import pytest
 import torch
 
-from diffcf import zoo
+from diffcf import stages, zoo
 from diffcf.models.classifiers import MLPClassifier
 from diffcf.utils import save_results
 
@@ -81,12 +81,12 @@ def test_train_with_overrides_writes_nothing(ckpt_dir):
     zoo.register(zoo.ModelSpec("tiny", MLPClassifier, {"in_dim": 3, "hidden": 4}, train,
                                {"steps": 1, "seed": 0}))
     try:
-        model, metrics, stage = zoo.train("tiny", "cpu", steps=7)
+        model, metrics, stage = stages.train("tiny", "cpu", steps=7)
         assert seen == {"steps": 7, "seed": 0} and metrics == {"steps": 7} and stage.seconds >= 0
         assert not model.training
         assert not list(ckpt_dir.iterdir())  # no checkpoint, no manifest
         with pytest.raises(ValueError, match="no training parameters \\['epochs'\\]"):
-            zoo.train("tiny", "cpu", epochs=3)
+            stages.train("tiny", "cpu", epochs=3)
     finally:
         zoo.REGISTRY.pop("tiny")
 
@@ -128,12 +128,12 @@ def staged(ckpt_dir, monkeypatch, tmp_path):
 
 
 def test_stages_add_up_and_are_recorded(staged):
-    zoo.train_and_save("staged", "cpu", stage_steps=10)
+    stages.train_and_save("staged", "cpu", stages.StagePlan(steps=10))
     entry = zoo.manifest_entry("staged")
     assert entry["steps_done"] == 10 and entry["steps_total"] == 30
-    assert zoo.state_path("staged").exists()
-    zoo.train_and_save("staged", "cpu", resume=True, stage_steps=15)
-    zoo.train_and_save("staged", "cpu", resume=True)  # runs to the end of the schedule
+    assert stages.state_path("staged").exists()
+    stages.train_and_save("staged", "cpu", stages.StagePlan(resume=True, steps=15))
+    stages.train_and_save("staged", "cpu", stages.StagePlan(resume=True))  # runs to the end of the schedule
     entry = zoo.manifest_entry("staged")
     assert [s["steps"] for s in entry["stages"]] == [[0, 10], [10, 25], [25, 30]]
     assert [s["optimizer"] for s in entry["stages"]] == ["fresh", "restored", "restored"]
@@ -143,17 +143,17 @@ def test_stages_add_up_and_are_recorded(staged):
 
 
 def test_resume_without_state_restarts_adam_from_the_checkpoint(staged):
-    zoo.train_and_save("staged", "cpu", stage_steps=10)
-    zoo.state_path("staged").unlink()  # another machine: only the committed checkpoint
-    zoo.train_and_save("staged", "cpu", resume=True, stage_steps=5)
-    stages = zoo.manifest_entry("staged")["stages"]
-    assert stages[1]["steps"] == [10, 15]
-    assert stages[1]["optimizer"] == f"restarted, {zoo.WARMUP_AFTER_LOST_OPTIMIZER}-step warm-up"
+    stages.train_and_save("staged", "cpu", stages.StagePlan(steps=10))
+    stages.state_path("staged").unlink()  # another machine: only the committed checkpoint
+    stages.train_and_save("staged", "cpu", stages.StagePlan(resume=True, steps=5))
+    record = zoo.manifest_entry("staged")["stages"]
+    assert record[1]["steps"] == [10, 15]
+    assert record[1]["optimizer"] == f"restarted, {stages.WARMUP_AFTER_LOST_OPTIMIZER}-step warm-up"
 
 
 def test_resume_with_nothing_saved_is_refused(staged):
     with pytest.raises(zoo.CheckpointError, match="nothing to resume.*without --resume"):
-        zoo.train_and_save("staged", "cpu", resume=True)
+        stages.train_and_save("staged", "cpu", stages.StagePlan(resume=True))
 
 
 def test_resumed_schedule_equals_one_long_run(staged):
@@ -185,7 +185,7 @@ def test_resumed_schedule_equals_one_long_run(staged):
 
 
 def test_unreadable_manifest_fails_before_training(staged):
-    zoo.train_and_save("staged", "cpu")
+    stages.train_and_save("staged", "cpu")
     before = (staged / "staged.pt").read_bytes()
     (staged / "manifest.json").write_text("{not json")
     with pytest.raises(zoo.CheckpointError, match="not valid JSON"):
@@ -194,20 +194,20 @@ def test_unreadable_manifest_fails_before_training(staged):
 
 
 def test_crash_before_manifest_keeps_the_old_pair(staged, monkeypatch):
-    zoo.train_and_save("staged", "cpu")
+    stages.train_and_save("staged", "cpu")
     old = zoo.load("staged").weight.clone()
     monkeypatch.setattr(zoo, "write_json", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
-        zoo.train_and_save("staged", "cpu", stage_steps=3)
+        stages.train_and_save("staged", "cpu", stages.StagePlan(steps=3))
     assert torch.equal(zoo.load("staged").weight, old)  # old weights, old manifest: consistent
 
 
 def test_crash_after_manifest_is_completed_by_load(staged, monkeypatch):
-    zoo.train_and_save("staged", "cpu")
+    stages.train_and_save("staged", "cpu")
     real_swap = zoo._swap_in
     monkeypatch.setattr(zoo, "_swap_in", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
-        zoo.train_and_save("staged", "cpu", stage_steps=3)
+        stages.train_and_save("staged", "cpu", stages.StagePlan(steps=3))
     monkeypatch.setattr(zoo, "_swap_in", real_swap)
     assert (staged / "staged.pt.new").exists()
     zoo.load("staged")  # the manifest is new: load finishes the swap and verifies

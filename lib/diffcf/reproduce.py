@@ -2,25 +2,52 @@
 
 - Notebooks ``notebooks/NN_*.ipynb`` run on their default parameters (the CPU profile), or on the
   values of a YAML file (``--params notebooks/params/full.yaml``: one mapping per notebook stem).
+  The file is checked before anything runs: it must exist, be valid YAML and map notebook stems to
+  mappings of parameter names; an unknown stem, or a name that the notebook's cell tagged
+  ``parameters`` does not assign (a misspelling), is an error that lists the known ones.
 - Executed copies go to ``build/executed/``; a failing notebook is reported with its cell and error
-  and the others still run; the exit status is non-zero if any failed.
-- ``figures/RESULTS.md`` is rebuilt from every ``figures/<stem>/results.json`` beside the paper's
-  numbers (:data:`diffcf.paper.PAPER`).
+  and the others still run. A notebook that runs to the end but prints a ``FAIL  `` verdict (its
+  must-reach checks, :func:`diffcf.utils.print_checks`) is reported as ``checks failed`` with the
+  failed checks. The exit status is non-zero unless every notebook is ``ok``.
+- Where results go: with the default parameters, ``figures/<stem>/`` and ``figures/RESULTS.md`` (the
+  committed results). With ``--params P.yaml`` the runner sets ``$DIFFCF_FIGURES`` (which the
+  notebooks' kernels inherit, see :func:`diffcf.utils.figure_dir`) to ``build/figures-P/``, unless it
+  is already set, and executed copies go to ``build/executed-P/``: such a run never overwrites the
+  default results, and its RESULTS.md names the parameter file and each notebook's values.
+- RESULTS.md is rebuilt from every ``<figures>/<stem>/results.json`` beside the paper's numbers
+  (:data:`diffcf.paper.PAPER`).
 - ``--update-notebooks`` writes the executed outputs back into ``notebooks/*.ipynb`` (the nbval
-  reference) and ``--check-pairs`` only checks that every jupytext pair is in sync.
+  reference) for every notebook that ran to the end, ``checks failed`` included (an honest FAIL
+  verdict is a legitimate stored output); it refuses ``--params``, since the stored outputs are
+  those of the default parameters. ``--check-pairs`` only checks that every jupytext pair is in sync.
+- A bad command line or parameter file is reported as one ``error:`` line, exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from diffcf.paper import PAPER
-from diffcf.utils import atomic_write, project_root
+from diffcf.paper import PAPER, evaluate, readme_with_results
+from diffcf.utils import atomic_write, figures_root, project_root
+
+OK, FAILED, CHECKS_FAILED = "ok", "FAILED", "checks failed"
+FAIL_PREFIX = "FAIL  "  # how diffcf.utils.print_checks starts a failed verdict
+PARAMS_EXAMPLE = "03_mnist:\n  n_images: 1000"
+
+
+class RunnerError(ValueError):
+    """A bad command line or parameter file, found before any notebook runs."""
+
 
 @dataclass
 class RunRow:
@@ -28,6 +55,11 @@ class RunRow:
     status: str
     seconds: float
     error: str = ""
+
+    @property
+    def ran_to_end(self) -> bool:
+        """Executed every cell (its checks may still have failed)."""
+        return self.status in (OK, CHECKS_FAILED)
 
 
 def notebooks_dir() -> Path:
@@ -63,8 +95,138 @@ def check_pairs() -> list[str]:
     return bad
 
 
+def load_params(path: Path) -> dict[str, dict[str, Any]]:
+    """Read a parameter file: ``{notebook stem: {parameter: value}}``; an empty file is ``{}``.
+
+    Raises :class:`RunnerError` naming the file and the problem (missing, not YAML, wrong shape).
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunnerError(f"parameter file {path} does not exist: give a YAML file such as "
+                          f"notebooks/params/full.yaml")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise RunnerError(f"parameter file {path} is not valid YAML{where}: {problem}; "
+                          f"expected e.g.\n{PARAMS_EXAMPLE}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunnerError(f"parameter file {path} cannot be read as text: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RunnerError(f"parameter file {path} must map notebook stems to mappings of parameters, "
+                          f"got a {type(data).__name__} at the top level; expected e.g.\n{PARAMS_EXAMPLE}")
+    params: dict[str, dict[str, Any]] = {}
+    for stem, values in data.items():
+        values = {} if values is None else values
+        if not isinstance(values, dict):
+            raise RunnerError(f"parameter file {path}: the entry of {str(stem)!r} must be a mapping of "
+                              f"parameter names to values, got {type(values).__name__} {values!r}; "
+                              f"expected e.g.\n{PARAMS_EXAMPLE}")
+        bad = [name for name in values if not isinstance(name, str)]
+        if bad:
+            raise RunnerError(f"parameter file {path}: parameter names of {str(stem)!r} must be "
+                              f"strings, got {bad}")
+        params[str(stem)] = dict(values)
+    return params
+
+
+def notebook_parameters(nb: Path) -> dict[str, Any]:
+    """The names assigned at top level in the notebook's cell(s) tagged ``parameters`` (what papermill
+    may override), in order, each with its default when that is a literal (else ``...``); ``{}`` if
+    the notebook has no such cell."""
+    import nbformat
+
+    names: dict[str, Any] = {}
+    for cell in nbformat.read(nb, as_version=4).cells:
+        if cell.cell_type != "code" or "parameters" not in cell.metadata.get("tags", []):
+            continue
+        try:
+            body = ast.parse(cell.source).body
+        except SyntaxError as err:
+            raise RunnerError(f"{nb.name}: the cell tagged 'parameters' is not plain Python "
+                              f"(line {err.lineno}: {err.msg}); papermill cannot override it") from None
+        for node in body:
+            if not isinstance(node, ast.Assign | ast.AnnAssign):
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            try:
+                default = ast.literal_eval(node.value) if node.value is not None else ...
+            except (ValueError, TypeError, SyntaxError):
+                default = ...
+            for target in targets:
+                single = isinstance(target, ast.Name)
+                names.update({n.id: default if single else ... for n in ast.walk(target)
+                              if isinstance(n, ast.Name)})
+    return names
+
+
+def _type_problem(stem: str, name: str, value: Any, default: Any) -> str | None:
+    """A string given for a number or bool parameter (YAML reads ``5e-3`` as a string)."""
+    if isinstance(default, bool | int | float) and isinstance(value, str):
+        return (f"{stem}: {name} = {value!r} is a string, but its default {default!r} is not "
+                f"(YAML reads 5e-3 as text: write 5.0e-3 or 0.005; booleans as true/false)")
+    return None
+
+
+def validate_params(params: dict[str, dict[str, Any]], source: Path | str) -> None:
+    """Every stem in ``params`` must be a notebook, every name one of its parameters, and no value a
+    string where the default is a number or bool.
+
+    Raises :class:`RunnerError` listing all problems (from ``source``, the parameter file) at once,
+    before anything runs.
+    """
+    known = {b.stem: b for b in list_notebooks()}
+    problems = []
+    unknown = [stem for stem in params if stem not in known]
+    if unknown:
+        problems.append(f"unknown notebook(s) {unknown}; the notebooks are {sorted(known)} "
+                        f"(use full stems as keys)")
+    for stem, values in params.items():
+        if stem not in known or not values:
+            continue
+        defaults = notebook_parameters(known[stem])
+        extra = [name for name in values if name not in defaults]
+        if extra and not defaults:
+            problems.append(f"{stem} has no cell tagged 'parameters', so it takes no parameters; "
+                            f"got {extra}")
+        elif extra:
+            problems.append(f"{stem} has no parameter(s) {extra}; its parameters are {list(defaults)}")
+        for name, value in values.items():
+            problem = _type_problem(stem, name, value, defaults.get(name, ...))
+            if problem:
+                problems.append(problem)
+    if problems:
+        raise RunnerError(f"parameter file {source}: " + "\n  ".join(problems))
+
+
+def failed_checks(nb: Any) -> list[str]:
+    """The checks an executed notebook reports as failed: every stdout line starting ``FAIL  ``
+    (as :func:`diffcf.utils.print_checks` prints them), without the prefix."""
+    failed = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "stream" or out.get("name") != "stdout":
+                continue
+            text = out.get("text", "")
+            text = "".join(text) if isinstance(text, list) else text
+            failed += [line[len(FAIL_PREFIX):].strip() for line in text.splitlines()
+                       if line.startswith(FAIL_PREFIX)]
+    return failed
+
+
 def run_notebook(nb: Path, out: Path, parameters: dict) -> RunRow:
-    """Execute one notebook with papermill; never raises for a failing notebook."""
+    """Execute one notebook with papermill; never raises for a failing notebook.
+
+    ``ok`` only if every cell ran and no check printed ``FAIL``; else ``checks failed`` (listing
+    them) or ``FAILED`` (with the cell and the error).
+    """
+    import nbformat
     import papermill as pm
 
     start = time.perf_counter()
@@ -73,12 +235,19 @@ def run_notebook(nb: Path, out: Path, parameters: dict) -> RunRow:
             str(nb), str(out), parameters=parameters, kernel_name="python3",
             cwd=str(nb.parent), progress_bar=False,
         )
-        return RunRow(nb.stem, "ok", time.perf_counter() - start)
     except pm.PapermillExecutionError as err:
         msg = f"cell {err.exec_count}: {err.ename}: {err.evalue}"
-        return RunRow(nb.stem, "FAILED", time.perf_counter() - start, msg)
+        return RunRow(nb.stem, FAILED, time.perf_counter() - start, msg)
     except Exception as err:  # a kernel crash, a missing kernel, …: report and go on
-        return RunRow(nb.stem, "FAILED", time.perf_counter() - start, f"{type(err).__name__}: {err}")
+        return RunRow(nb.stem, FAILED, time.perf_counter() - start, f"{type(err).__name__}: {err}")
+    seconds = time.perf_counter() - start
+    failed = failed_checks(nbformat.read(out, as_version=4))
+    if failed:
+        return RunRow(nb.stem, CHECKS_FAILED, seconds, "FAIL: " + "; ".join(failed))
+    return RunRow(nb.stem, OK, seconds)
+
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def clean_executed(src: Path) -> str:
@@ -91,41 +260,132 @@ def clean_executed(src: Path) -> str:
         tags = cell.metadata.get("tags")
         cell.metadata = nbformat.NotebookNode({"tags": tags} if tags else {})
     nb.metadata.pop("papermill", None)
+    nb.metadata["kernelspec"] = KERNELSPEC  # plain papermill and JupyterLab need it
     return nbformat.writes(nb) + "\n"
 
 
-def results_markdown() -> str:
-    """``figures/RESULTS.md``: each notebook's results.json beside the paper's numbers."""
-    lines = [
+def _shown(path: Path) -> str:
+    """``path`` relative to the project root when inside it (for headers and messages)."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(project_root()))
+    except ValueError:
+        return str(path)
+
+
+def _results_header(figures: Path, params_file: Path | None) -> list[str]:
+    source = f"`{_shown(figures)}/<notebook>/results.json`"
+    if params_file is None:
+        ran = f"Written by `make reproduce` from {source} (default CPU parameters)."
+    else:
+        ran = (f"Written by `python -m diffcf.reproduce --params {_shown(params_file)}` from {source}: "
+               f"**non-default parameters from `{_shown(params_file)}`** (listed per notebook; the "
+               f"committed `figures/RESULTS.md` holds the default CPU parameters).")
+    return [
         "# Results: this project vs the paper",
         "",
-        "Written by `make reproduce` from `figures/<notebook>/results.json` (default CPU parameters).",
+        ran,
         "Every number under *ours* comes from running the notebooks; *paper* is the published value",
         "(Dombrowski et al., TPAMI 2023) where one exists.",
         "",
     ]
-    for res in sorted((project_root() / "figures").glob("*/results.json")):
+
+
+def results_markdown(figures: Path | None = None, params_file: Path | None = None,
+                     params: dict[str, dict[str, Any]] | None = None) -> str:
+    """RESULTS.md: each notebook's results.json under ``figures`` (default: :func:`figures_root`)
+    beside the paper's numbers; the header names ``params_file`` when the run used one."""
+    figures = figures_root() if figures is None else Path(figures)
+    params = params or {}
+    lines = _results_header(figures, params_file)
+    for res in sorted(figures.glob("*/results.json")):
         stem = res.parent.name
         ours = json.loads(res.read_text())
         paper = PAPER.get(stem, {})
-        lines += [f"## {stem}", "", "| metric | paper | ours | note |", "|---|---|---|---|"]
+        lines += [f"## {stem}", ""]
+        if params_file is not None:
+            given = ", ".join(f"`{k}={v!r}`" for k, v in params.get(stem, {}).items())
+            lines += [f"Parameters: {given or 'the defaults'}.", ""]
+        lines += ["| metric | paper | ours | note |", "|---|---|---|---|"]
         for key in list(paper) + sorted(k for k in ours if k not in paper):
             value = ours.get(key, "not run")
             if isinstance(value, float):
                 value = f"{value:.4g}"
             ref, note = paper.get(key, ("—", ""))
             lines.append(f"| `{key}` | {ref} | {value} | {note} |")
+        verdicts = evaluate(stem, ours)
+        if verdicts:
+            lines += ["", "Checks (`lib/diffcf/paper.py`):", ""]
+            lines += [f"- {'PASS' if ok else '**FAIL**'} {text}" for text, ok in verdicts.items()]
         lines.append("")
     return "\n".join(lines)
+
+
+def output_dirs(params_file: Path | None) -> tuple[Path, Path]:
+    """``(figures, executed)`` folders of a run: ``figures/`` and ``build/executed/`` for the default
+    parameters; ``build/figures-P/`` and ``build/executed-P/`` for ``--params P.yaml``
+    (``$DIFFCF_FIGURES`` wins when set)."""
+    build = project_root() / "build"
+    if params_file is None:
+        return figures_root(), build / "executed"
+    stem = Path(params_file).stem
+    figures = figures_root() if os.environ.get("DIFFCF_FIGURES") else build / f"figures-{stem}"
+    return figures, build / f"executed-{stem}"
+
+
+@contextmanager
+def figures_env(figures: Path) -> Iterator[None]:
+    """The notebooks' kernels (which inherit the environment) write figures to ``figures``
+    (``$DIFFCF_FIGURES``) and show no progress bars (``$DIFFCF_PROGRESS=0``: stored outputs stay
+    free of bars); the environment is restored after."""
+    settings = {"DIFFCF_FIGURES": str(Path(figures).resolve()), "DIFFCF_PROGRESS": "0"}
+    old = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _prepare(args: argparse.Namespace) -> tuple[dict[str, dict[str, Any]], list[Path]]:
+    """Check the command line and the parameter file before anything runs."""
+    if args.update_notebooks and args.params:
+        raise RunnerError("--update-notebooks stores the outputs of the default parameters (the nbval "
+                          "reference) and cannot be combined with --params; run it without --params")
+    params = load_params(args.params) if args.params else {}
+    validate_params(params, args.params)
+    return params, list_notebooks(args.only)
+
+
+def _report(rows: list[RunRow], out: Path, results: Path) -> None:
+    width = max(len(r.notebook) for r in rows)
+    status_width = max(len("status"), *(len(r.status) for r in rows))
+    print(f"\n{'notebook':{width}s}  {'status':{status_width}s}  wall time")
+    for r in rows:
+        print(f"{r.notebook:{width}s}  {r.status:{status_width}s}  {r.seconds:7.1f} s")
+        if r.error:
+            print(f"{'':{width}s}  └─ {r.error}")
+    counts = {s: sum(r.status == s for r in rows) for s in (OK, CHECKS_FAILED, FAILED)}
+    print(f"\n{counts[OK]} ok, {counts[CHECKS_FAILED]} with failed checks, {counts[FAILED]} failed · "
+          f"executed notebooks in {out} · results in {results}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m diffcf.reproduce", description=__doc__.split("\n")[0])
     parser.add_argument("--only", nargs="*", help="notebook stems or prefixes, e.g. 01 02")
-    parser.add_argument("--params", type=Path, help="YAML file: {notebook stem: {parameter: value}}")
-    parser.add_argument("--out", type=Path, default=project_root() / "build" / "executed")
+    parser.add_argument("--params", type=Path,
+                        help="YAML file: {notebook stem: {parameter: value}}; results go to "
+                             "build/figures-<file stem>/ instead of figures/")
+    parser.add_argument("--out", type=Path,
+                        help="folder for executed notebooks (default build/executed, or "
+                             "build/executed-<file stem> with --params)")
     parser.add_argument("--update-notebooks", action="store_true",
-                        help="write the executed outputs back into notebooks/*.ipynb")
+                        help="write the executed outputs back into notebooks/*.ipynb "
+                             "(default parameters only)")
     parser.add_argument("--check-pairs", action="store_true", help="only check the jupytext pairs")
     args = parser.parse_args(argv)
 
@@ -136,40 +396,39 @@ def main(argv: list[str] | None = None) -> int:
         print("jupytext pairs in sync" if not bad else f"{len(bad)} pair(s) out of sync")
         return 1 if bad else 0
 
+    try:
+        params, books = _prepare(args)
+    except RunnerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
     from tqdm.auto import tqdm
 
-    params: dict = {}
-    if args.params:
-        import yaml
-
-        params = yaml.safe_load(args.params.read_text()) or {}
-    books = list_notebooks(args.only)
-    args.out.mkdir(parents=True, exist_ok=True)
+    figures, executed = output_dirs(args.params)
+    out = args.out or executed
+    out.mkdir(parents=True, exist_ok=True)
     rows = []
-    bar = tqdm(books, desc="notebooks", unit="nb")
-    for nb in bar:
-        bar.set_postfix_str(nb.stem)
-        out = args.out / nb.name
-        row = run_notebook(nb, out, params.get(nb.stem, {}))
-        rows.append(row)
-        if row.status == "ok" and args.update_notebooks:
-            text = clean_executed(out)
-            atomic_write(nb, lambda p, text=text: p.write_text(text))
-    bar.close()
+    with figures_env(figures):
+        bar = tqdm(books, desc="notebooks", unit="nb")
+        for nb in bar:
+            bar.set_postfix_str(nb.stem)
+            row = run_notebook(nb, out / nb.name, params.get(nb.stem, {}))
+            rows.append(row)
+            if row.ran_to_end and args.update_notebooks:
+                text = clean_executed(out / nb.name)
+                atomic_write(nb, lambda p, text=text: p.write_text(text))
+        bar.close()
 
-    results = project_root() / "figures" / "RESULTS.md"
-    text = results_markdown()
+    results = figures / "RESULTS.md"
+    text = results_markdown(figures, args.params, params)
     atomic_write(results, lambda p: p.write_text(text))
-    width = max(len(r.notebook) for r in rows)
-    print(f"\n{'notebook':{width}s}  status  wall time")
-    for r in rows:
-        print(f"{r.notebook:{width}s}  {r.status:6s}  {r.seconds:7.1f} s")
-        if r.error:
-            print(f"{'':{width}s}  └─ {r.error}")
-    failed = sum(r.status != "ok" for r in rows)
-    print(f"\n{len(rows) - failed} passed, {failed} failed · executed notebooks in {args.out} · "
-          f"results in {results}")
-    return 1 if failed else 0
+    readme = project_root() / "README.md"
+    if args.params is None and readme.exists():  # the README's table shows the default run
+        by_stem = {r.parent.name: json.loads(r.read_text()) for r in figures.glob("*/results.json")}
+        new = readme_with_results(readme.read_text(), by_stem)
+        atomic_write(readme, lambda p: p.write_text(new))
+    _report(rows, out, results)
+    return 0 if all(r.status == OK for r in rows) else 1
 
 
 if __name__ == "__main__":

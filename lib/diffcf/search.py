@@ -10,10 +10,20 @@ is reached. The whole batch runs at once; a finished sample is **frozen**: its A
 to zero, so momentum accumulated before success cannot move it afterwards. Only every
 ``check_every`` steps does the host look at the device (no per-step synchronisation): then finished
 samples leave the working set, so later steps cost only as much as the samples still searching.
+
+Bad inputs fail before the first step, with a message that names the fix: a learning rate that is
+not positive and finite, ``max_steps``/``check_every`` that are not whole numbers ``>= 1``, target
+classes that are not whole numbers (``9.7`` is not truncated to ``9``), a start ``x`` that is not
+floating point, not finite, or (with ``bounds``) outside ``[lo, hi]`` (e.g. 0–255 pixels for a
+search on ``[0, 1]`` images, which clipping would otherwise binarise), and a start ``x`` whose
+dtype or device differs from the models' weights (``float64`` images for ``float32`` models: call
+``x.float()``; nothing is cast silently).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,8 +32,81 @@ import torch
 from torch import Tensor, nn
 
 from diffcf.generative import Generator, check_generator
+from diffcf.utils import close_bar, progress_bar
 
 SPACES = ("x", "z")
+BOUNDS_TOLERANCE = 1e-3  # how far (times hi - lo) a start point may lie outside ``bounds``
+
+
+def _class_indices(t: int | Tensor) -> Tensor:
+    """``t`` as a long tensor of class indices; whole-valued floats are fine, ``9.7`` or NaN are not."""
+    raw = torch.as_tensor(t)
+    if raw.dtype == torch.bool or raw.is_complex():
+        raise ValueError(f"target classes must be integer class indices, got dtype {raw.dtype}: "
+                         f"pass e.g. ClassTarget(9) or a long tensor of classes")
+    if raw.is_floating_point():
+        whole = torch.isfinite(raw) & (raw == raw.round())
+        if not whole.all():
+            bad = raw[~whole].unique()[:5].tolist()
+            raise ValueError(f"target classes must be whole numbers (class indices), got {bad}: "
+                             f"a fractional class would be truncated; pass e.g. ClassTarget(9)")
+    return raw.to(torch.long)
+
+
+def _check_count(name: str, value: object, meaning: str, example: int) -> None:
+    """``value`` must be an integer ``>= 1`` (not a bool, not a float such as ``2.5``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} ({meaning}) must be an integer >= 1, got {value!r}: "
+                         f"pass e.g. {name}={example}")
+
+
+def _check_lr(lr: object) -> None:
+    """The Adam step size must be a positive, finite number (NaN would silently give NaN points)."""
+    ok = isinstance(lr, numbers.Real) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0
+    if not ok:
+        raise ValueError(f"lr (the Adam step size) must be positive and finite, got {lr!r}: "
+                         f"pass e.g. lr=5e-3")
+
+
+def _first_weight(m: object) -> Tensor | None:
+    """The first floating-point parameter or buffer of a module (``None`` if it has none)."""
+    if not isinstance(m, nn.Module):
+        return None
+    tensors = (*m.parameters(), *m.buffers())
+    return next((w for w in tensors if w.is_floating_point()), None)
+
+
+def _check_start(x: Tensor, models: dict[str, object], bounds: tuple[float, float] | None) -> None:
+    """The start points: a finite floating-point tensor with the models' dtype and device, inside
+    ``bounds`` (up to :data:`BOUNDS_TOLERANCE`) when given. Nothing is cast or clipped silently."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor of start points, got {type(x).__name__}")
+    scale = "" if bounds is None else f" scaled to [{bounds[0]}, {bounds[1]}]"
+    if not x.is_floating_point():
+        raise ValueError(f"x must be a floating-point tensor{scale}, got dtype {x.dtype}: "
+                         f"convert it first, e.g. x.float() / 255 for 0-255 pixels")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or Inf: every start point must be finite")
+    for name, m in models.items():
+        w = _first_weight(m)
+        if w is None:
+            continue
+        if w.dtype != x.dtype:
+            raise ValueError(f"x is {x.dtype} but the weights of {name} are {w.dtype}: cast one to "
+                             f"the other, e.g. x = x.to({w.dtype}) (x.float() for float32 models)")
+        if w.device != x.device:
+            raise ValueError(f"x is on {x.device} but the weights of {name} are on {w.device}: "
+                             f"move x there, e.g. x = x.to('{w.device}')")
+    if bounds is not None and x.numel():
+        lo, hi = bounds
+        tol = BOUNDS_TOLERANCE * ((hi - lo) if math.isfinite(hi - lo) else 1.0)
+        x_lo, x_hi = float(x.min()), float(x.max())
+        if x_lo < lo - tol or x_hi > hi + tol:
+            raise ValueError(
+                f"x lies in [{x_lo:.4g}, {x_hi:.4g}], outside bounds [{lo}, {hi}]: the start points "
+                f"must be {x.dtype} values in [{lo}, {hi}] (clipping would change them, e.g. binarise "
+                f"0-255 pixels); rescale x (e.g. x / 255) or pass the bounds the data lie in"
+            )
 
 
 class Target(Protocol):
@@ -41,12 +124,14 @@ class ClassTarget:
 
     ``t`` is one class for the whole batch or a tensor with one class per sample. Success means
     ``argmax_j f_j(x) = t`` and ``softmax(f(x))_t > Λ``; the loss is the cross-entropy to ``t``.
+    Classes may be ints, integer tensors or whole-valued floats; ``9.7`` or a bool is an error.
     """
 
     def __init__(self, t: int | Tensor, confidence: float = 0.99):
-        if not 0.0 < confidence < 1.0:
-            raise ValueError(f"confidence (Λ) must lie in (0, 1), got {confidence}")
-        self.t = torch.as_tensor(t, dtype=torch.long)
+        if isinstance(confidence, bool) or not 0.0 < confidence < 1.0:
+            raise ValueError(f"confidence (Λ) must lie in (0, 1), strictly: a probability such as 0.99; "
+                             f"got {confidence}")
+        self.t = _class_indices(t)
         if self.t.ndim > 1:
             raise ValueError(f"t must be an int or a 1-d tensor, got shape {tuple(self.t.shape)}")
         self.confidence = confidence
@@ -87,6 +172,8 @@ class RegressionTarget:
 
     def __init__(self, threshold: float | Tensor, maximize: bool | Tensor = True):
         self.threshold = torch.as_tensor(threshold, dtype=torch.float32)
+        if not torch.isfinite(self.threshold).all():
+            raise ValueError(f"threshold must be finite, got {threshold}: a NaN threshold is never reached")
         self.maximize = torch.as_tensor(maximize, dtype=torch.bool)
 
     @staticmethod
@@ -189,12 +276,17 @@ def counterfactual_search(
         target: a :class:`ClassTarget` or :class:`RegressionTarget`.
         space: ``"x"`` (optimise pixels) or ``"z"`` (optimise ``z = g⁻¹(x)``, needs ``g``).
         g: the generator (``encode``/``decode``) for ``space="z"``.
-        lr: Adam learning rate.
-        max_steps: most updates per sample.
-        bounds: valid range ``(lo, hi)`` of X; points are clipped to it (images), or ``None``.
+        lr: Adam learning rate (positive, finite).
+        max_steps: most updates per sample (an integer >= 1).
+        bounds: valid range ``(lo, hi)`` of X; points are clipped to it (images), or ``None``. The
+            start ``x`` must already lie in it (in either space): 0-255 pixels for ``(0, 1)`` raise.
         record_trajectory: also return every step's points in X, ``(T+1, B, ...)``.
         check_every: ask the device whether all samples are done only every this many steps.
         progress: show a tqdm bar over steps.
+
+    Raises:
+        ValueError: for any bad argument above, before the first step (see the module docstring);
+            ``x`` must be floating point with the dtype and device of ``f``'s (and ``g``'s) weights.
     """
     if space not in SPACES:
         raise ValueError(
@@ -205,14 +297,15 @@ def counterfactual_search(
         if g is None:
             raise ValueError("space='z' needs a generator g with encode/decode")
         check_generator(g)
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if max_steps < 0 or check_every < 1:
-        raise ValueError(f"need max_steps >= 0 and check_every >= 1, got {max_steps}, {check_every}")
+    _check_lr(lr)
+    _check_count("max_steps", max_steps, "the most Adam steps per sample", 1000)
+    _check_count("check_every", check_every, "steps between looks at the device", 5)
     if bounds is not None and not bounds[0] < bounds[1]:
         raise ValueError(f"bounds must be (lo, hi) with lo < hi, got {bounds}")
-    if not torch.isfinite(x).all():
-        raise ValueError("x contains NaN or Inf")
+    if not (callable(getattr(target, "loss", None)) and callable(getattr(target, "reached", None))):
+        raise TypeError(f"target must be a ClassTarget or a RegressionTarget, got {type(target).__name__}: "
+                        f"wrap a class index, e.g. ClassTarget(9)")
+    _check_start(x, {"f": f, "g": g} if space == "z" else {"f": f}, bounds)
 
     def to_x(v: Tensor) -> Tensor:
         out = g.decode(v) if space == "z" else v
@@ -237,11 +330,7 @@ def counterfactual_search(
     stamps: list[float] = []
     trajectory: list[Tensor] = []
     x_all: Tensor | None = None
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=max_steps, desc=f"search in {space.upper()}", leave=False)
+    bar = progress_bar(max_steps, f"search in {space.upper()}", show=progress)
 
     t0 = time.perf_counter()
     for k in range(max_steps + 1):
@@ -275,8 +364,7 @@ def counterfactual_search(
                 idx, v, active = idx[rows], v[rows], active[rows]
                 adam.keep(rows)
                 work_target = target.select(idx)
-    if bar is not None:
-        bar.close()
+    close_bar(bar)
 
     with torch.no_grad():
         v_all.index_copy_(0, idx, v.detach())

@@ -26,7 +26,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+
+from diffcf.utils import close_bar, progress_bar
 
 
 @dataclass
@@ -129,10 +130,9 @@ def fit(
     is_main = rank() == 0
     device = next(model.parameters()).device
     start = last_save = time.perf_counter()
-    bar = tqdm(range(stage.start_step, end), desc=desc, disable=not (progress and is_main),
-               mininterval=1.0, initial=stage.start_step, total=steps)
+    bar = progress_bar(steps, desc, show=progress and is_main, initial=stage.start_step)
     step = stage.start_step
-    for step in bar:
+    for step in range(stage.start_step, end):
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, steps, lr, stage.warmup_steps, warmup_from)
         loss = objective(*next(batches))
@@ -146,7 +146,9 @@ def fit(
             if not math.isfinite(value):
                 raise FloatingPointError(f"{desc}: loss became {value} at step {step}")
             stage.history.append(value)
-            bar.set_postfix(loss=f"{value:.4f}")
+            if bar is not None:
+                bar.update(step + 1 - bar.n)
+                bar.set_postfix(loss=f"{value:.4f}")
         now = time.perf_counter()
         out_of_time = stage.max_seconds is not None and now - start > stage.max_seconds
         if stage.max_seconds is not None and step % 10 == 0 and _any_rank(out_of_time, device):
@@ -157,7 +159,9 @@ def fit(
             last_save = now
     else:
         step = end
-    bar.close()
+    if bar is not None:
+        bar.update(step - bar.n)
+    close_bar(bar)
     stage.step, stage.seconds = step, time.perf_counter() - start
     if dist.is_initialized():
         check_ranks_agree(model)

@@ -14,7 +14,8 @@ take the old one's place; :func:`load` completes an interrupted swap.
 **Training in stages.** Models that need more than one sitting train with ``--minutes`` or
 ``--stage-steps`` per sitting and continue with ``--resume``. The resumable state (weights, Adam
 state, step) is kept in ``build/train/<name>.state.pt`` (not in git); on a machine without it, a stage
-resumes from the committed checkpoint with a fresh Adam and a short warm-up, and the manifest says so.
+resumes from the committed checkpoint with a fresh Adam and a short warm-up, and the manifest says so
+(:mod:`diffcf.stages`).
 
 Command line (also under ``torchrun --nproc_per_node=N``, see :mod:`diffcf.training`)::
 
@@ -30,22 +31,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from diffcf.training import Stage, init_distributed, rank
-from diffcf.utils import atomic_write, file_digest, get_device, project_root, seed_everything, write_json
-
-WARMUP_AFTER_LOST_OPTIMIZER = 200  # steps of learning-rate warm-up when Adam restarts mid-schedule
+from diffcf.training import init_distributed, rank
+from diffcf.utils import atomic_write, file_digest, get_device, project_root, write_json
 
 
 class CheckpointError(RuntimeError):
@@ -77,11 +74,6 @@ def register(spec: ModelSpec) -> ModelSpec:
 def checkpoint_dir() -> Path:
     """``$DIFFCF_CHECKPOINTS`` or ``<root>/data/checkpoints``."""
     return Path(os.environ.get("DIFFCF_CHECKPOINTS", project_root() / "data" / "checkpoints"))
-
-
-def state_path(name: str) -> Path:
-    """Where a staged model's resumable state (weights, Adam, step) lives: ``build/train/``."""
-    return project_root() / "build" / "train" / f"{name}.state.pt"
 
 
 def _manifest_path() -> Path:
@@ -162,140 +154,6 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
     return model.to(device)
 
 
-@dataclass
-class _Start:
-    """Where a stage starts: a model, the step reached and (if kept) Adam's state."""
-
-    model: nn.Module
-    step: int = 0
-    optimizer_state: dict[str, Any] | None = None
-    stages: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _resume_point(name: str, dev: torch.device) -> _Start:
-    """The furthest saved point of ``name``: its resumable state or its committed checkpoint."""
-    spec = _spec(name)
-    entry = read_manifest().get(name, {})
-    done = entry.get("steps_done", 0)
-    path = state_path(name)
-    if path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state["params"] == spec.params and state["step"] >= done:
-            model = spec.build(**spec.params)
-            model.load_state_dict(state["model"])
-            return _Start(model.to(dev), state["step"], state["optimizer"], entry.get("stages", []))
-    if not done:
-        raise CheckpointError(f"nothing to resume for {name!r}: no state in {path} and no trained "
-                              f"stage in the manifest; train it without --resume first")
-    return _Start(load(name, dev), done, None, entry.get("stages", []))
-
-
-def train(
-    name: str,
-    device: str | torch.device = "auto",
-    resume: bool = False,
-    max_minutes: float | None = None,
-    stage_steps: int | None = None,
-    **overrides: Any,
-) -> tuple[nn.Module, dict[str, float], Stage]:
-    """Train ``name`` with its recipe; write nothing but the resumable state of a bounded stage.
-
-    ``overrides`` replace recipe parameters (e.g. ``steps``). Without ``resume`` training starts
-    from scratch; with it, from :func:`_resume_point`. ``max_minutes`` / ``stage_steps`` end the
-    stage early (the schedule continues with the next ``resume``). Returns the model (eval mode),
-    its test metrics and the :class:`~diffcf.training.Stage` (steps reached, seconds).
-    """
-    spec = _spec(name)
-    unknown = set(overrides) - set(spec.train_params)
-    if unknown:
-        raise ValueError(f"{name!r} has no training parameters {sorted(unknown)}; "
-                         f"its recipe takes {sorted(spec.train_params)}")
-    train_params = {**spec.train_params, **overrides}
-    dev = get_device(device) if isinstance(device, str) else device
-    seed_everything(train_params.get("seed", 0))
-    start = _resume_point(name, dev) if resume else _Start(spec.build(**spec.params).to(dev))
-    bounded = max_minutes is not None or stage_steps is not None
-    stage = Stage(
-        start_step=start.step,
-        optimizer_state=start.optimizer_state,
-        warmup_steps=WARMUP_AFTER_LOST_OPTIMIZER if start.step and start.optimizer_state is None else 0,
-        max_steps=stage_steps,
-        max_seconds=None if max_minutes is None else 60.0 * max_minutes,
-        save=_state_saver(name) if bounded or resume else None,
-    )
-    metrics = spec.train(start.model, dev, stage=stage, **train_params)
-    return start.model.eval(), metrics, stage
-
-
-def _state_saver(name: str) -> Callable[[nn.Module, dict[str, Any], int], None]:
-    spec = _spec(name)
-
-    def save(model: nn.Module, optimizer_state: dict[str, Any], step: int) -> None:
-        state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                 "optimizer": optimizer_state, "step": step, "params": spec.params}
-        atomic_write(state_path(name), lambda p: torch.save(state, p))
-
-    return save
-
-
-def _device_name(dev: torch.device) -> str:
-    return str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev)
-
-
-def train_and_save(
-    name: str,
-    device: str | torch.device = "auto",
-    resume: bool = False,
-    max_minutes: float | None = None,
-    stage_steps: int | None = None,
-) -> nn.Module:
-    """Train ``name`` (one stage), then write ``<name>.pt`` and its manifest entry together.
-
-    The manifest is read before training, so an unreadable manifest fails before any work.
-    Under ``torchrun`` only rank 0 writes.
-    """
-    spec = _spec(name)
-    read_manifest()
-    dev = get_device(device) if isinstance(device, str) else device
-    model, metrics, stage = train(name, dev, resume, max_minutes, stage_steps)
-    if rank() != 0:
-        return model
-    manifest = read_manifest()
-    previous = manifest.get(name, {}).get("stages", []) if resume else []
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    stages = [*previous, {
-        "steps": [stage.start_step, stage.step],
-        "minutes": round(stage.seconds / 60.0, 1),
-        "device": _device_name(dev),
-        "processes": world,
-        "cpu_threads": torch.get_num_threads(),
-        "optimizer": ("fresh" if not stage.start_step else "restored" if stage.optimizer_state
-                      else f"restarted, {stage.warmup_steps}-step warm-up"),
-        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "metrics": metrics,
-    }]
-    total = spec.train_params.get("steps")
-    command = f"python -m diffcf.zoo train {name}"
-    entry = {
-        "file": f"{name}.pt",
-        "description": spec.description,
-        "command": command if len(stages) == 1 and max_minutes is None and stage_steps is None else
-        f"{command} --minutes M, then `{command} --resume --minutes M` until steps_done = steps_total",
-        "params": spec.params,
-        "train_params": spec.train_params,
-        "steps_done": stage.step,
-        "steps_total": total,
-        "stages": stages,
-        "train_seconds": round(sum(s["minutes"] for s in stages) * 60.0, 1),
-        "device": ", ".join(sorted({s["device"] for s in stages})),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "metrics": metrics,
-    }
-    _commit_checkpoint(name, model, entry)
-    return model
-
-
 def _commit_checkpoint(name: str, model: nn.Module, entry: dict[str, Any]) -> None:
     """Write weights and manifest entry so that a loader sees both new or both old: new weights to
     ``<name>.pt.new``, then the manifest, then the rename (which :func:`load` completes if a crash
@@ -330,6 +188,8 @@ def load_or_train(
         return load(name, device)
     if verbose:
         print(f"Training {name!r} with its recipe (this is what `make checkpoints` runs)…")
+    from diffcf.stages import train_and_save
+
     return train_and_save(name, device=device).to(device)
 
 
@@ -384,9 +244,11 @@ def main(argv: list[str] | None = None) -> int:
             dev = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
             torch.cuda.set_device(dev)
         init_distributed(dev)
+        from diffcf.stages import StagePlan, train_and_save
+
         for name in args.names or sorted(REGISTRY):
             t0 = time.perf_counter()
-            train_and_save(name, dev, args.resume, args.minutes, args.stage_steps)
+            train_and_save(name, dev, StagePlan(args.resume, args.minutes, args.stage_steps))
             if rank() == 0:
                 entry = read_manifest()[name]
                 print(f"{name}: steps {entry['steps_done']}/{entry['steps_total']}, "

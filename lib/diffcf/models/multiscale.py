@@ -37,6 +37,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from diffcf.models.bijection import forward_chain, inverse_chain
+
 LOG2 = math.log(2.0)
 
 
@@ -194,16 +196,10 @@ class FlowStep(nn.Module):
         )
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        logdet = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        for layer in self.layers:
-            x, ld = layer(x)
-            logdet = logdet + ld
-        return x, logdet
+        return forward_chain(self.layers, x)
 
     def inverse(self, y: Tensor) -> Tensor:
-        for layer in reversed(self.layers):
-            y = layer.inverse(y)
-        return y
+        return inverse_chain(self.layers, y)
 
 
 class MultiscaleFlow(nn.Module):
@@ -261,19 +257,12 @@ class MultiscaleFlow(nn.Module):
     def encode_with_logdet(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``z = g⁻¹(x)`` (flat, ``(B, D)``) and ``log|det ∂z/∂x|`` per sample."""
         self._check_x(x)
-        h, logdet = self._logit(x)
-        h = squeeze2x2(h)
-        for step in self.scale1:
-            h, ld = step(h)
-            logdet = logdet + ld
+        h, ld_logit = self._logit(x)
+        h, ld1 = forward_chain(self.scale1, squeeze2x2(h))
         z1, h = h[:, : self.n_split], h[:, self.n_split :]
-        z1, ld = self.split_prior(z1, h)
-        logdet = logdet + ld
-        h = squeeze2x2(h)
-        for step in self.scale2:
-            h, ld = step(h)
-            logdet = logdet + ld
-        return torch.cat([z1.flatten(1), h.flatten(1)], dim=1), logdet
+        z1, ld_split = self.split_prior(z1, h)
+        h, ld2 = forward_chain(self.scale2, squeeze2x2(h))
+        return torch.cat([z1.flatten(1), h.flatten(1)], dim=1), ld_logit + ld1 + ld_split + ld2
 
     def encode(self, x: Tensor) -> Tensor:
         """``z = g⁻¹(x)``: the exact inverse of :meth:`decode`, flat ``(B, D)``."""
@@ -286,13 +275,9 @@ class MultiscaleFlow(nn.Module):
         n1 = math.prod(self._z1_shape)
         z1 = z[:, :n1].reshape(-1, *self._z1_shape)
         h = z[:, n1:].reshape(-1, *self._z2_shape)
-        for step in reversed(self.scale2):
-            h = step.inverse(h)
-        h = unsqueeze2x2(h)
+        h = unsqueeze2x2(inverse_chain(self.scale2, h))
         h = torch.cat([self.split_prior.inverse(z1, h), h], dim=1)
-        for step in reversed(self.scale1):
-            h = step.inverse(h)
-        return self._sigmoid(unsqueeze2x2(h))
+        return self._sigmoid(unsqueeze2x2(inverse_chain(self.scale1, h)))
 
     # ---- densities --------------------------------------------------------------------------
 

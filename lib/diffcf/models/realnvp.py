@@ -18,6 +18,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from diffcf.models.bijection import forward_chain, inverse_chain
+
 
 def _mlp(dim: int, hidden: int, out_tanh: bool) -> nn.Sequential:
     layers: list[nn.Module] = [
@@ -98,11 +100,7 @@ class RealNVP(nn.Module):
     def encode_with_logdet(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``z = g⁻¹(x)`` and ``log|det ∂z/∂x|`` per sample."""
         self._check(x, "x")
-        logdet = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        for layer in self.couplings:
-            x, ld = layer(x)
-            logdet = logdet + ld
-        return x, logdet
+        return forward_chain(self.couplings, x)
 
     def encode(self, x: Tensor) -> Tensor:
         """``z = g⁻¹(x)``."""
@@ -111,9 +109,7 @@ class RealNVP(nn.Module):
     def decode(self, z: Tensor) -> Tensor:
         """``x = g(z)``: the generator, the exact inverse of :meth:`encode`."""
         self._check(z, "z")
-        for layer in reversed(self.couplings):
-            z = layer.inverse(z)
-        return z
+        return inverse_chain(self.couplings, z)
 
     def log_prob(self, x: Tensor) -> Tensor:
         """``log q(x) = log N(g⁻¹(x); 0, I) + log|det ∂z/∂x|`` (change of variables)."""
