@@ -137,8 +137,9 @@ paper.compare(STEM, {"flow_sample_confident_share": flow_sample_confident_share}
 print(f"the same share at T = 1.0: {confident_share(f, samples[1.0]):.2f}")
 
 # %% [markdown]
-# What the samples show: strokes and loops, many of them digits, but also fragments that are no digit
-# at all; the share above says how many the CNN reads as a clear digit. A flow whose samples are
+# What the samples show (each column decodes the same $z$ at both temperatures): strokes and loops,
+# some clear digits (a 9, a 6, a 2), many that are half a digit or two merged, and a few fragments;
+# at $T = 1$ the strokes fray. The share above says how many the CNN reads as a clear digit. A flow whose samples are
 # fragments has not learned the digit manifold well, and ascent in its latent space can leave the
 # digits the same way. This is the flow's weakness that the rest of this notebook runs into.
 #

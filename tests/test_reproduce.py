@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from diffcf import reproduce
+from diffcf import params, reproduce
 
 
 @pytest.fixture
@@ -86,9 +86,9 @@ def test_failed_checks_are_read_from_the_stdout_verdicts():
 def test_notebook_parameters_are_the_names_of_the_tagged_cell(tmp_root):
     nb = tmp_root / "notebooks" / "01_demo.ipynb"
     _write_params_nb(nb, ["m = 2"], parameters="a = 1\nb: int = 2\nc, d = 3, 4\ne = f(a)\nprint(a)")
-    assert reproduce.notebook_parameters(nb) == {"a": 1, "b": 2, "c": ..., "d": ..., "e": ...}
+    assert params.notebook_parameters(nb) == {"a": 1, "b": 2, "c": ..., "d": ..., "e": ...}
     _write_nb(nb, ["a = 1"])
-    assert reproduce.notebook_parameters(nb) == {}
+    assert params.notebook_parameters(nb) == {}
 
 
 BAD_PARAMS = {

@@ -22,9 +22,9 @@ def helix_axes(fig=None, position=111, title: str = "", elev: float = 18, azim: 
     s = torch.linspace(*S_RANGE, 400)
     h = helix(s).numpy()
     ax.plot(h[:, 0], h[:, 1], h[:, 2], color=COLORS["data"], lw=1.0, alpha=0.8)
-    ax.set_xlabel("$x_1$", labelpad=-8)
-    ax.set_ylabel("$x_2$", labelpad=-8)
-    ax.set_zlabel("$x_3$", labelpad=-8)
+    ax.set_xlabel("$x_1$", labelpad=-4)
+    ax.set_ylabel("$x_2$", labelpad=-4)
+    ax.set_zlabel("$x_3$", labelpad=-4)
     ax.tick_params(labelsize=7, pad=-2)
     for axis in (ax.xaxis, ax.yaxis, ax.zaxis):  # few ticks: 3-d tick labels crowd easily
         axis.set_major_locator(plt.MaxNLocator(3))

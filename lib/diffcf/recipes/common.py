@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import torch
@@ -46,6 +47,7 @@ def train_image_flow(flow: nn.Module, device: torch.device, stage: Stage, x: Ten
     fit(flow, stream, bits_per_dim_loss, steps=steps, lr=lr, clip_grad=clip_grad, desc=desc, stage=stage)
     if rank() != 0:
         return {}
+    torch.set_num_threads(os.cpu_count() or 1)  # the other ranks are done: evaluate on every core
     gen = torch.Generator().manual_seed(seed + 1000)
     bpd, err = [], []
     with torch.no_grad():
