@@ -140,7 +140,7 @@ def train_and_save(name: str, device: str | torch.device = "auto", plan: StagePl
         "minutes": round(stage.seconds / 60.0, 1),
         "device": _device_name(dev),
         "processes": world,
-        "cpu_threads": torch.get_num_threads(),
+        "cpu_threads": stage.threads or torch.get_num_threads(),  # per process, while training
         "optimizer": ("fresh" if not stage.start_step else "restored" if stage.optimizer_state
                       else f"restarted, {stage.warmup_steps}-step warm-up"),
         "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

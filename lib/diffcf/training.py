@@ -50,6 +50,7 @@ class Stage:
     save_every_seconds: float = 600.0
     step: int = 0
     seconds: float = 0.0
+    threads: int = 0
     history: list[float] = field(default_factory=list)
 
 
@@ -162,7 +163,7 @@ def fit(
     if bar is not None:
         bar.update(step - bar.n)
     close_bar(bar)
-    stage.step, stage.seconds = step, time.perf_counter() - start
+    stage.step, stage.seconds, stage.threads = step, time.perf_counter() - start, torch.get_num_threads()
     if dist.is_initialized():
         check_ranks_agree(model)
     if stage.save is not None and is_main:
