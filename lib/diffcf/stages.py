@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,6 @@ class _Start:
     model: nn.Module
     step: int = 0
     optimizer_state: dict[str, Any] | None = None
-    stages: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _resume_point(name: str, dev: torch.device) -> _Start:
@@ -53,11 +52,11 @@ def _resume_point(name: str, dev: torch.device) -> _Start:
         if state["params"] == spec.params and state["step"] >= done:
             model = spec.build(**spec.params)
             model.load_state_dict(state["model"])
-            return _Start(model.to(dev), state["step"], state["optimizer"], entry.get("stages", []))
+            return _Start(model.to(dev), state["step"], state["optimizer"])
     if not done:
-        raise zoo.CheckpointError(f"nothing to resume for {name!r}: no state in {path} and no trained "
-                              f"stage in the manifest; train it without --resume first")
-    return _Start(zoo.load(name, dev), done, None, entry.get("stages", []))
+        raise zoo.CheckpointError(f"nothing to resume for {name!r}: no state in {path} and no "
+                                  f"trained stage in the manifest; train it without --resume first")
+    return _Start(zoo.load(name, dev), done)
 
 
 @dataclass(frozen=True)
