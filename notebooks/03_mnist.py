@@ -209,12 +209,13 @@ plt.show()
 # What the paper shows (its Fig. 8): the Z-row closes the open top of the 4 into the loop of a 9 and
 # keeps the stroke's width and slant, while the X-row looks like the original plus a faint haze.
 #
-# What our run shows: the X-row is as in the paper, a haze spread over the whole image. The Z-row is
-# structured (the changes follow strokes, no haze), and many 4s close their top into a loop, but the
-# search stops at the *first* step where the CNN is 99% sure, and there many images are 4/9 hybrids
-# or have lost a piece of stroke rather than being clean 9s. Removing ink is a cheap way to leave
-# the 4's region of latent space for a flow that is not yet a sharp density model; a better flow
-# (lower bits/dim) makes this path less likely, which is why the paper's results depend on one.
+# What our run shows: the X-row is as in the paper, a haze spread over the whole image. The Z-row
+# does **not** show the paper's claim: the changes follow strokes (no haze), but most
+# counterfactuals are broken strokes and fragments, not 9s; only a few close the 4's top into a loop
+# (a 4/9 hybrid at best). The search stops at the *first* step where the CNN is 99% sure, and
+# removing ink is a cheap way to leave the 4's region of latent space for a flow that is not a sharp
+# density model: its samples above are fragments just as often. A better flow (lower bits/dim) makes
+# this path less likely, which is why the paper's results depend on one (issue 16 trains one).
 #
 # ## 3. Do independent judges agree? Oracle (Fig. 11) and nearest neighbours (Fig. 13)
 #
