@@ -12,7 +12,7 @@ from torch.func import jacfwd, vmap
 from diffcf import zoo
 from diffcf.models.classifiers import MNISTClassifier, SmallCNN
 from diffcf.models.multiscale import MultiscaleFlow, squeeze2x2, unsqueeze2x2
-from diffcf.models.oracles import ClassAutoencoders, LinearSVMOracle
+from diffcf.models.oracles import ClassAutoencoders, LinearSVMOracle, RBFSVMOracle
 
 
 def tiny_flow(size: int = 8, dtype=torch.float64, seed: int = 0, noise: float = 0.2) -> MultiscaleFlow:
@@ -123,6 +123,27 @@ def test_svm_module_matches_sklearn():
         LinearSVMOracle(in_dim=784).set_from_sklearn(clf)
 
 
+def test_rbf_svm_module_matches_sklearn_and_reloads_its_size():
+    from sklearn.datasets import load_digits
+    from sklearn.svm import SVC
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    clf = SVC(kernel="rbf", gamma="scale").fit(X[:1000], y[:1000])
+    svm = RBFSVMOracle(in_dim=64, n_classes=10).set_from_sklearn(clf)
+    x = torch.tensor(X[1000:], dtype=torch.float32)
+    scores = svm(x)
+    np.testing.assert_allclose(scores.numpy(), clf.decision_function(X[1000:]), atol=1e-4)
+    # libsvm's predict breaks ties between equal vote counts by class order, the scores by confidence
+    assert (scores.argmax(1).numpy() == clf.predict(X[1000:])).mean() > 0.98
+    fresh = RBFSVMOracle(in_dim=64, n_classes=10)  # no support vectors until the checkpoint says how many
+    fresh.load_state_dict(svm.state_dict())
+    assert fresh.support.shape == (clf.support_vectors_.shape[0], 64)
+    assert torch.equal(fresh(x), scores)
+    with pytest.raises(ValueError, match="expected an RBF SVC with 10 classes"):
+        RBFSVMOracle(in_dim=64).set_from_sklearn(SVC(kernel="linear").fit(X[:200], y[:200]))
+
+
 def test_mnist_classifier_and_autoencoder_shapes():
     x = torch.rand(5, 1, 28, 28)
     for f in (MNISTClassifier().eval(), SmallCNN(channels=8, hidden=16, n_classes=2)):
@@ -147,7 +168,7 @@ def test_recipes_registered_and_small(name):
     assert n_bytes <= 40 * 2**20
 
 
-@pytest.mark.parametrize("name", ["mnist_flow", "mnist_classifier", "mnist_svm",
+@pytest.mark.parametrize("name", ["mnist_flow", "mnist_classifier", "mnist_svm", "mnist_svm_rbf",
                                   "mnist_autoencoders"])
 def test_shipped_checkpoint_loads(name):
     if name not in zoo.read_manifest():

@@ -99,8 +99,10 @@ def test_unknown_space_and_bad_arguments_raise_clearly(helix_models):
         counterfactual_search(f, x0, tgt, space="w", g=g)
     with pytest.raises(ValueError, match="needs a generator"):
         counterfactual_search(f, x0, tgt, space="z")
-    with pytest.raises(ValueError, match=r"lr \(the Adam step size\) must be positive and finite"):
+    with pytest.raises(ValueError, match=r"lr \(the step size\) must be positive and finite"):
         counterfactual_search(f, x0, tgt, space="x", lr=0)
+    with pytest.raises(ValueError, match="step must be 'adam'.*or 'normalized'.*got 'sgd'"):
+        counterfactual_search(f, x0, tgt, space="x", step="sgd")
     with pytest.raises(ValueError, match="confidence"):
         ClassTarget(1, 1.5)
     with pytest.raises(ValueError, match=r"target classes must lie in \[0, 1\]"):
@@ -109,6 +111,41 @@ def test_unknown_space_and_bad_arguments_raise_clearly(helix_models):
         counterfactual_search(f, x0 * float("nan"), tgt, space="x")
     with pytest.raises(TypeError, match="encode"):
         counterfactual_search(f, x0, tgt, space="z", g=object())
+
+
+@pytest.mark.parametrize("space", ["x", "z"])
+def test_normalized_steps_have_length_lr_until_success_then_freeze(helix_models, space):
+    g, f = helix_models
+    x0 = _starts(32, seed=3)
+    with torch.no_grad():
+        t = 1 - f(x0).argmax(1)
+    lr = 0.05
+    run = counterfactual_search(f, x0, ClassTarget(t, 0.9), space=space, g=g, lr=lr, max_steps=400,
+                                record_trajectory=True, step="normalized", check_every=3)
+    assert run.success.all()
+    path = run.trajectory if space == "x" else None
+    if space == "z":  # the steps are taken in Z: measure them there
+        with torch.no_grad():
+            path = torch.stack([g.encode(p) for p in run.trajectory])
+    moves = (path[1:] - path[:-1]).norm(dim=-1)  # (T, B)
+    for i in range(len(x0)):
+        k = int(run.steps[i])
+        assert torch.allclose(moves[:k, i], torch.full((k,), lr), rtol=1e-3 if space == "x" else 2e-2)
+        assert (moves[k:, i] == 0).all()
+
+
+def test_normalized_step_ascends_the_target_probability(helix_models):
+    """The first normalised step is -lr * grad(CE) / |grad(CE)| = +lr * grad(f_t) / |grad(f_t)|."""
+    _, f = helix_models
+    x0 = _starts(8, seed=4)
+    with torch.no_grad():
+        t = 1 - f(x0).argmax(1)
+    run = counterfactual_search(f, x0, ClassTarget(t, 0.999), space="x", lr=1e-3, max_steps=1,
+                                record_trajectory=True, step="normalized")
+    x = x0.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(x).softmax(1).gather(1, t[:, None]).sum(), x)
+    expected = x0 + 1e-3 * grad / grad.norm(dim=1, keepdim=True)
+    assert torch.allclose(run.trajectory[1], expected, atol=1e-6)
 
 
 def test_regression_target_maximises_and_minimises():

@@ -6,8 +6,13 @@
 
 As in the paper's experiments (§IV), the ascent is done with Adam on a loss (cross-entropy to the
 target class, or ∓ the regression output), and each sample stops at the first step at which its target
-is reached. The whole batch runs at once; a finished sample is **frozen**: its Adam update is masked
-to zero, so momentum accumulated before success cannot move it afterwards. Only every
+is reached. ``step="normalized"`` replaces Adam by §III's plain ascent with a normalised
+step, ``v ← v − λ ∇L / ‖∇L‖`` per sample: every step moves each sample by exactly ``λ`` (L2) in the
+optimised space. Its direction does not depend on the loss's scale: for a class target
+``−∇ log f_t = −∇f_t / f_t``, so it is the ascent direction of ``f_t`` itself.
+
+The whole batch runs at once; a finished sample is **frozen**: its update is masked to zero, so
+Adam's momentum accumulated before success cannot move it afterwards. Only every
 ``check_every`` steps does the host look at the device (no per-step synchronisation): then finished
 samples leave the working set, so later steps cost only as much as the samples still searching.
 
@@ -35,6 +40,7 @@ from diffcf.targets import ClassTarget, RegressionTarget, Target  # noqa: F401  
 from diffcf.utils import close_bar, progress_bar
 
 SPACES = ("x", "z")
+STEPS = ("adam", "normalized")
 BOUNDS_TOLERANCE = 1e-3  # how far (times hi - lo) a start point may lie outside ``bounds``
 
 
@@ -46,10 +52,10 @@ def _check_count(name: str, value: object, meaning: str, example: int) -> None:
 
 
 def _check_lr(lr: object) -> None:
-    """The Adam step size must be a positive, finite number (NaN would silently give NaN points)."""
+    """The step size must be a positive, finite number (NaN would silently give NaN points)."""
     ok = isinstance(lr, numbers.Real) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0
     if not ok:
-        raise ValueError(f"lr (the Adam step size) must be positive and finite, got {lr!r}: "
+        raise ValueError(f"lr (the step size) must be positive and finite, got {lr!r}: "
                          f"pass e.g. lr=5e-3")
 
 
@@ -145,6 +151,21 @@ class _MaskedAdam:
         self.m, self.s = self.m[rows], self.s[rows]
 
 
+class _NormalizedStep:
+    """§III's update ``v ← v − λ ∇L / ‖∇L‖_2`` per sample (zero where ``active`` is False)."""
+
+    def __init__(self, v: Tensor, lr: float):
+        self.lr = lr
+
+    def step(self, v: Tensor, grad: Tensor, active: Tensor) -> Tensor:
+        norm = grad.flatten(1).norm(dim=1).clamp_min(torch.finfo(grad.dtype).tiny)
+        scale = torch.where(active, self.lr / norm, torch.zeros_like(norm))
+        return v - scale.reshape(-1, *([1] * (v.ndim - 1))) * grad
+
+    def keep(self, rows: Tensor) -> None:
+        """Stateless: nothing to drop."""
+
+
 def counterfactual_search(
     f: nn.Module,
     x: Tensor,
@@ -157,6 +178,7 @@ def counterfactual_search(
     record_trajectory: bool = False,
     check_every: int = 5,
     progress: bool = False,
+    step: str = "adam",
 ) -> SearchResult:
     """Gradient ascent for a whole batch in X (adversarials, eq. 4) or in Z (counterfactuals, eq. 5).
 
@@ -166,13 +188,15 @@ def counterfactual_search(
         target: a :class:`ClassTarget` or :class:`RegressionTarget`.
         space: ``"x"`` (optimise pixels) or ``"z"`` (optimise ``z = g⁻¹(x)``, needs ``g``).
         g: the generator (``encode``/``decode``) for ``space="z"``.
-        lr: Adam learning rate (positive, finite).
+        lr: Adam learning rate, or the length λ of each normalised step (positive, finite).
         max_steps: most updates per sample (an integer >= 1).
         bounds: valid range ``(lo, hi)`` of X; points are clipped to it (images), or ``None``. The
             start ``x`` must already lie in it (in either space): 0-255 pixels for ``(0, 1)`` raise.
         record_trajectory: also return every step's points in X, ``(T+1, B, ...)``.
         check_every: ask the device whether all samples are done only every this many steps.
         progress: show a tqdm bar over steps.
+        step: ``"adam"`` (the paper's experiments, §IV) or ``"normalized"`` (§III's ascent, every
+            step of length ``lr``).
 
     Raises:
         ValueError: for any bad argument above, before the first step (see the module docstring);
@@ -187,6 +211,9 @@ def counterfactual_search(
         if g is None:
             raise ValueError("space='z' needs a generator g with encode/decode")
         check_generator(g)
+    if step not in STEPS:
+        raise ValueError(f"step must be 'adam' (the paper's experiments) or 'normalized' (§III's ascent "
+                         f"with steps of length lr), got {step!r}")
     _check_lr(lr)
     _check_count("max_steps", max_steps, "the most Adam steps per sample", 1000)
     _check_count("check_every", check_every, "steps between looks at the device", 5)
@@ -216,7 +243,7 @@ def counterfactual_search(
     steps = torch.full((n,), max_steps, dtype=torch.long, device=device)
     success = torch.zeros(n, dtype=torch.bool, device=device)
     work_target = target
-    adam = _MaskedAdam(v, lr)
+    update = (_MaskedAdam if step == "adam" else _NormalizedStep)(v, lr)
     stamps: list[float] = []
     trajectory: list[Tensor] = []
     x_all: Tensor | None = None
@@ -242,7 +269,7 @@ def counterfactual_search(
             break
         (grad,) = torch.autograd.grad(work_target.loss(out).sum(), v)
         with torch.no_grad():
-            v = adam.step(v.detach(), grad, active)
+            v = update.step(v.detach(), grad, active)
         if (k + 1) % check_every == 0:  # the only host synchronisation
             if bar is not None:
                 bar.update(k + 1 - bar.n)
@@ -252,7 +279,7 @@ def counterfactual_search(
                 if len(rows) == 0:
                     break
                 idx, v, active = idx[rows], v[rows], active[rows]
-                adam.keep(rows)
+                update.keep(rows)
                 work_target = target.select(idx)
     close_bar(bar)
 

@@ -251,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             train_and_save(name, dev, StagePlan(args.resume, args.minutes, args.stage_steps))
             if rank() == 0:
                 entry = read_manifest()[name]
-                print(f"{name}: steps {entry['steps_done']}/{entry['steps_total']}, "
-                      f"{(time.perf_counter() - t0) / 60:.1f} min, {entry['metrics']}")
+                steps = (f"steps {entry['steps_done']}/{entry['steps_total']}, "
+                         if entry.get("steps_total") else "")
+                print(f"{name}: {steps}{(time.perf_counter() - t0) / 60:.1f} min, {entry['metrics']}")
         return 0
     bad = 0
     try:

@@ -1,6 +1,8 @@
 """Oracles: the models that judge a counterfactual, not the ones explained (§IV-B, MNIST).
 
 - :class:`LinearSVMOracle`: the paper's "SVM, 92 %" oracle, a linear SVM on pixels as a torch module;
+- :class:`RBFSVMOracle`: a kernel SVM on pixels (RBF kernel, one-vs-one), a second, non-linear oracle
+  the paper does not use (it does not name its SVM's kernel);
 - :class:`ClassAutoencoders`: one :class:`ConvAutoencoder` per class, for the IM1 score of
   Van Looveren & Klaise (2021).
 
@@ -41,6 +43,73 @@ class LinearSVMOracle(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x.flatten(1).to(self.coef.dtype) @ self.coef.T + self.intercept
+
+
+class RBFSVMOracle(nn.Module):
+    """A kernel SVM with an RBF kernel (scikit-learn ``SVC``, one-vs-one) as a torch module.
+
+    Buffers: the support vectors ``support`` ``(S, in_dim)`` sorted by class, ``dual_coef``
+    ``(n_classes - 1, S)``, the per-class counts ``n_support`` and one ``intercept`` per class pair
+    ``(i, j)``, ``i < j``, and ``gamma``. ``S`` is known only after fitting; loading a state dict
+    takes its sizes from the checkpoint. ``forward`` returns scikit-learn's one-vs-rest
+    ``decision_function`` (votes of the 45 pairwise SVMs plus a tie-breaking confidence in
+    ``(-1/3, 1/3)``); its argmax is the predicted class.
+    """
+
+    _SIZED_BY_CHECKPOINT = ("support", "dual_coef")
+
+    def __init__(self, in_dim: int = 784, n_classes: int = 10):
+        super().__init__()
+        self.n_classes = n_classes
+        self.register_buffer("support", torch.zeros(0, in_dim))
+        self.register_buffer("dual_coef", torch.zeros(n_classes - 1, 0))
+        self.register_buffer("n_support", torch.zeros(n_classes, dtype=torch.long))
+        self.register_buffer("intercept", torch.zeros(n_classes * (n_classes - 1) // 2))
+        self.register_buffer("gamma", torch.tensor(0.0))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in self._SIZED_BY_CHECKPOINT:
+            if prefix + name in state_dict:
+                sized = torch.empty_like(state_dict[prefix + name], dtype=self.support.dtype)
+                setattr(self, name, sized)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def set_from_sklearn(self, svc) -> RBFSVMOracle:
+        """Copy a fitted ``sklearn.svm.SVC(kernel="rbf")`` with ``n_classes`` classes ``0..n-1``."""
+        if svc.kernel != "rbf" or len(svc.classes_) != self.n_classes:
+            raise ValueError(f"expected an RBF SVC with {self.n_classes} classes, got kernel "
+                             f"{svc.kernel!r} with {len(svc.classes_)} classes")
+        if svc.support_vectors_.shape[1] != self.support.shape[1]:
+            raise ValueError(f"SVC has {svc.support_vectors_.shape[1]} features, "
+                             f"expected {self.support.shape[1]}")
+        dtype = self.support.dtype
+        self.support = torch.as_tensor(svc.support_vectors_, dtype=dtype).clone()
+        self.dual_coef = torch.as_tensor(svc.dual_coef_, dtype=dtype).clone()
+        self.n_support.copy_(torch.as_tensor(svc.n_support_))
+        self.intercept.copy_(torch.as_tensor(svc.intercept_))
+        self.gamma.fill_(float(svc._gamma))
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        distance = torch.cdist(x.flatten(1).to(self.support.dtype), self.support)
+        kernel = torch.exp(-self.gamma * distance.square())
+        bounds = [0, *torch.cumsum(self.n_support, 0).tolist()]
+        votes = kernel.new_zeros(len(x), self.n_classes)
+        confidence = kernel.new_zeros(len(x), self.n_classes)
+        pair = 0
+        for i in range(self.n_classes):
+            si = slice(bounds[i], bounds[i + 1])
+            for j in range(i + 1, self.n_classes):
+                sj = slice(bounds[j], bounds[j + 1])  # libsvm: i's SVs use row j - 1, j's row i
+                dec = (kernel[:, si] @ self.dual_coef[j - 1, si] + kernel[:, sj] @ self.dual_coef[i, sj]
+                       + self.intercept[pair])
+                votes[:, i] += dec > 0
+                votes[:, j] += dec <= 0
+                confidence[:, i] += dec
+                confidence[:, j] -= dec
+                pair += 1
+        return votes + confidence / (3 * (confidence.abs() + 1))
 
 
 class ConvAutoencoder(nn.Module):
