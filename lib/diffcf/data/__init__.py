@@ -4,8 +4,17 @@ from the data root (``$DIFFCF_DATA``, default ``data/``).
 - :mod:`diffcf.data.helix`: the toy helix of §IV-A, its tangent and the exact distance to it;
 - :mod:`diffcf.data.shapes`: the generated, confounded circles and squares (notebook 09);
 - :mod:`diffcf.data.mnist`: the validated MNIST IDX reader and scikit-learn's 8×8 digits stand-in;
+- :mod:`diffcf.data.celeba`: CelebA (the project's half-resolution 10,000-image subset) from its
+  image tar or ``img_align_celeba/`` folder and its attribute file, cropped, resized and cached;
 - :mod:`diffcf.data.registry`: the registry of the real datasets (folder, files with checksums, how
   to assemble them from a mirror, optional download URL, loader);
 - :mod:`diffcf.data.fetch`: ``python -m diffcf.data.fetch`` and ``make data``, which assemble the
   data root from a mirror folder (or, opt-in, a download) following the registry.
+
+Every real loader raises :class:`DataError` for a missing or malformed file, naming the file and
+how to get it.
 """
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing or is not in the expected format."""

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from diffcf.data import DataError
 from diffcf.utils import data_root
 
 IMAGES_MAGIC = 0x00000803
@@ -37,10 +38,6 @@ HOW_TO_GET = (
     "`make data` assembles the data root (or run `python -m diffcf.data.fetch mnist --mirror DIR`, "
     "or `... --download`); set DIFFCF_DATA to point at it"
 )
-
-
-class DataError(RuntimeError):
-    """A dataset file is missing or is not in the expected format."""
 
 
 def mnist_dir() -> Path:

@@ -4,7 +4,8 @@ dataset says everything the tools need to know about it:
 - ``folder``: its folder under the data root (:func:`diffcf.utils.data_root`, ``$DIFFCF_DATA``,
   default ``data/``), and the name of its folder in a mirror (``$(MIRROR)/<folder>``);
 - ``files``: the files that make it up, in their original published names, each with the checksum
-  (``checksum``, md5 for MNIST) of the original file;
+  (``checksum``, md5 for MNIST) of the original file (for CelebA, whose mirror files are not the
+  originals, sha256 of the mirror's files);
 - ``aliases``: other names under which a mirror may hold a file; ``extras``: optional notes such
   as ``PROVENANCE.md``, placed beside the files when the mirror has them;
 - ``assemble``: how ``make data`` places the files from a mirror folder, ``"link"`` (symlinks) or
@@ -107,4 +108,20 @@ register(Dataset(
     aliases={"train-images-idx3-ubyte.gz": ("train-images-idx3-ubyte.APPROX_from_png.gz",)},
     url="https://ossci-datasets.s3.amazonaws.com/mnist/",  # the public mirror torchvision uses
     loader="diffcf.data.mnist:load_mnist",
+))
+
+register(Dataset(
+    name="celeba",
+    folder="celeba",
+    description="CelebA (Liu et al. 2015): the first 10,000 aligned faces at HALF resolution "
+                "(89x109 JPEG tar) and their 40 attributes (csv); non-commercial research use only",
+    files={  # sha256 of the mirror's files (its PROVENANCE.md): the tar is not an original CelebA file
+        "img_align_celeba_HALFRES_89x109_000001-010000.tar":
+            "e5436d65a48ad501ac7b014aa28c6fabc1fb21cfe89f98cee97dad0ef532000b",
+        "list_attr_celeba_000001-010000.csv":
+            "d4d0097d4ff44bb50180bd93f2a333c99c7542030613256fd2ec6e32d645f14c",
+    },
+    checksum="sha256",
+    url=None,  # no public download: CelebA's terms ask for it to be obtained from its project page
+    loader="diffcf.data.celeba:load_celeba",
 ))
