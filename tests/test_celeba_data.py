@@ -393,6 +393,8 @@ def test_quantize_levels_and_dequantize():
         assert torch.equal(x_q, torch.floor(k / 2 ** (8 - bits)) / 2**bits)
         assert x_q.max() < 1.0
     assert quantize(x, 5)[[0, 7, 8, 255]].mul(32).tolist() == [0, 0, 1, 31]
+    for bits in (1, 5, 8):  # idempotent: an image on the grid keeps its levels
+        assert torch.equal(quantize(quantize(x, bits), bits), quantize(x, bits))
     # float error in x = k/255 never drops a value to the level below
     assert torch.equal(quantize((k / 255).double(), 5).float(), quantize(x, 5))
     x_q = quantize(torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0)))

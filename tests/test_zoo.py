@@ -28,6 +28,15 @@ def test_shipped_checkpoints_verify():
     assert zoo.main(["verify"]) == 0
 
 
+def test_verify_lists_untrained_models_without_failing(ckpt_dir, capsys):
+    _copy_shipped("helix_classifier", ckpt_dir)  # every other registered model: no entry, no file
+    assert zoo.main(["verify"]) == 0
+    out = capsys.readouterr().out
+    assert "ok      helix_classifier" in out and "not yet helix_flow: no checkpoint" in out
+    (ckpt_dir / "helix_flow.pt").write_bytes(b"stray")  # a file the manifest does not know fails
+    assert zoo.main(["verify"]) == 1
+
+
 def test_tampered_checkpoint_is_refused(ckpt_dir):
     _copy_shipped("helix_classifier", ckpt_dir)
     zoo.load("helix_classifier")  # intact: loads

@@ -1,7 +1,8 @@
-"""Quantitative checks of counterfactuals (§IV-C): oracles, nearest neighbours, IM1, distances.
+"""Quantitative checks of counterfactuals (§IV-C): oracles, nearest neighbours, IM1, distances; and
+the balanced accuracy of classifiers on unbalanced classes.
 
-Every function compares *modified* images (counterfactuals ``x_cf`` or adversarials ``x_adv``) with the
-target class ``t`` or with their sources; all work on whole batches.
+The counterfactual checks compare *modified* images (counterfactuals ``x_cf`` or adversarials
+``x_adv``) with the target class ``t`` or with their sources; all work on whole batches.
 """
 
 from __future__ import annotations
@@ -20,6 +21,22 @@ def _flat(x: Tensor) -> Tensor:
 def predict(model: Callable[[Tensor], Tensor], x: Tensor, batch_size: int = 512) -> Tensor:
     """``argmax model(x)`` in batches."""
     return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+def balanced_accuracy(predicted: Tensor, labels: Tensor) -> float:
+    """Mean over the classes present in ``labels`` of the share of that class predicted correctly
+    (the recall of each class), scikit-learn's ``balanced_accuracy_score``; for two classes
+    ``(TPR + TNR) / 2``. Reported beside accuracy where classes are unbalanced (CelebA's
+    Blond_Hair: 14.5 % positive), where always answering "not blond" scores 85.5 % accuracy but 50 %
+    balanced accuracy. ``predicted`` and ``labels``: integer class labels of the same shape."""
+    if predicted.shape != labels.shape:
+        raise ValueError(f"predicted {tuple(predicted.shape)} and labels {tuple(labels.shape)} "
+                         f"differ in shape")
+    if labels.numel() == 0:
+        return float("nan")
+    predicted, labels = predicted.flatten(), labels.flatten()
+    recalls = [(predicted[labels == c] == c).float().mean() for c in labels.unique()]
+    return torch.stack(recalls).mean().item()
 
 
 def oracle_target_share(oracle: Callable[[Tensor], Tensor], x: Tensor, t: Tensor | int) -> float:

@@ -480,9 +480,11 @@ def _check_bits(bits: int) -> int:
 
 def quantize(x: Tensor, bits: int = 5) -> Tensor:
     """Reduce 8-bit images ``x = k/255`` in ``[0, 1]`` to ``2**bits`` levels, as the paper's CelebA
-    Glow is trained (5 bits): ``x_q = floor(k / 2**(8 − bits)) / 2**bits``, i.e. ``j / 2**bits``
-    for ``j ∈ {0, …, 2**bits − 1}``, in ``[0, 1)``; ``k = round(255·x)`` first, so float error
-    cannot move a value to the level below.
+    Glow is trained (5 bits): ``x_q = min(floor(2**bits · x), 2**bits − 1) / 2**bits``, i.e.
+    ``j / 2**bits`` for ``j ∈ {0, …, 2**bits − 1}``, in ``[0, 1)``. On 8-bit images ``x = k/255``
+    this equals the usual ``floor(k / 2**(8 − bits))`` (``255`` never divides ``k · 2**bits``
+    for ``0 < k < 255``, so float error cannot cross a level), and it is idempotent: an image
+    already on the grid keeps its levels.
 
     Bits/dim convention: with ``x̃ = dequantize(x_q)`` (uniform noise filling each level's bin) and
     a flow density ``q`` on ``[0, 1)^D``, the discrete model of ``j`` has ``log p(j) ≥ log q(x̃) −
@@ -495,8 +497,7 @@ def quantize(x: Tensor, bits: int = 5) -> Tensor:
     if x.numel() and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
         raise ValueError(f"quantize expects images in [0, 1], got values in "
                          f"[{float(x.min()):.4g}, {float(x.max()):.4g}]")
-    k = torch.round(x * 255.0)
-    return torch.div(k, 2 ** (8 - bits), rounding_mode="floor") / 2**bits
+    return torch.floor(x * 2**bits).clamp(max=2**bits - 1) / 2**bits
 
 
 def dequantize(x_q: Tensor, bits: int = 5, generator: torch.Generator | None = None) -> Tensor:

@@ -5,14 +5,16 @@ Generators ``g`` (``encode(x) -> z``, ``decode(z) -> x``, see :mod:`diffcf.gener
 - :mod:`diffcf.models.realnvp`: the toy RealNVP of §IV-A (affine couplings, exact inverse,
   log-det), for the helix;
 - :mod:`diffcf.models.multiscale`: the multi-scale Glow for images (actnorm, invertible 1×1
-  convolution, affine coupling, learned split prior), for MNIST and the shapes.
+  convolution, affine coupling, learned split prior; any number of scales), for MNIST, the shapes
+  and CelebA (5-bit faces).
 
 Classifiers and oracles:
 
 - :mod:`diffcf.models.classifiers`: the models under explanation, ``f`` returning logits: the helix
-  MLP, the MNIST CNN of the paper's code, the small CNN of the shapes;
-- :mod:`diffcf.models.oracles`: the models that judge a counterfactual: the linear SVM oracle and
-  the per-class autoencoders of IM1.
+  MLP, the MNIST and CelebA CNNs of the paper's code (the latter also as the 40-attribute oracle),
+  the small CNN of the shapes;
+- :mod:`diffcf.models.oracles`: the models that judge a counterfactual: the SVM oracles and the
+  per-class autoencoders of IM1.
 
 VAE, GAN and U-Net modules will join here as further generators. Checkpoints are state dicts, so
 moving a class between modules does not break them; the named models are built and loaded by

@@ -1,13 +1,18 @@
-"""A compact multi-scale Glow (Kingma & Dhariwal 2018) for 1×28×28 images (§IV-B, MNIST).
+"""A compact multi-scale Glow (Kingma & Dhariwal 2018) for images: 1×28×28 MNIST and shapes (§IV-B),
+3×32×32 or 3×64×64 CelebA faces (§IV-B, notebook 04).
 
 Each flow step is ``actnorm → invertible 1×1 convolution → affine coupling``; the steps are grouped
-into scales separated by a squeeze (space-to-depth) and a split that factors out half of the
-channels as latents (RealNVP's multi-scale architecture, Dinh et al. 2017). **Every split latent is
-kept** and flattened, so ``encode`` is a bijection ``[0, 1]^784 → R^784``::
+into L scales, each opened by a squeeze (space-to-depth) and, but for the last, closed by a split
+that factors out half of the channels as latents (RealNVP's multi-scale architecture, Dinh et al.
+2017). **Every split latent is kept** and flattened, so ``encode`` is a bijection ``[0, 1]^D → R^D``.
+Two scales on MNIST::
 
     x (1,28,28) → logit → squeeze (4,14,14) → K₁ steps → split: z₁ (2,14,14) ──→ ε₁ = (z₁ − μ(h))/σ(h)
                                                    └→ h (2,14,14) → squeeze (8,7,7) → K₂ steps → z₂
     z = [vec ε₁, vec z₂]  ∈ R^784,   base density N(0, I)
+
+Three scales on CelebA at 32×32: ``(3,32,32) → (12,16,16) → ε₁ (6,16,16) + (6,16,16) → (24,8,8) → ε₂
+(12,8,8) + (12,8,8) → (48,4,4) = z₃``, ``z ∈ R^3072``. The size must be divisible by ``2**L``.
 
 The split latent is standardised by a Gaussian whose mean and scale depend on the half ``h`` that
 goes on (Glow's learned prior at a split, §3.3 of Kingma & Dhariwal). Written as the affine layer
@@ -18,11 +23,20 @@ Change of variables (paper eq. 1, density direction ``g⁻¹: X → Z``)::
 
     log q(x) = log N(g⁻¹(x); 0, I) + Σ_layers log|det ∂h_{l+1}/∂h_l|
 
-Preprocessing inside the flow: ``y = logit(α + (1 − 2α) x)`` with ``α = 0.05``, so ``decode`` ends
-in a sigmoid and returns images in ``[−α/(1−2α), 1 + α/(1−2α)] ≈ [−0.056, 1.056]``. Training
-dequantises the 8-bit values, ``x̃ = (k + u) / 256``, ``u ~ U[0, 1)``, and
-:meth:`MultiscaleFlow.bits_per_dim` reports ``−log₂ p(k)/784`` for ``k ∈ {0..255}`` with the
-``[0, 256) → [0, 1)`` rescaling counted, the convention of published MNIST numbers.
+Preprocessing inside the flow: ``y = logit(α + (1 − 2α) x)`` with ``α = 0.05`` (the paper's code
+squeezes to ``[0.05, 0.95]`` the same way), so ``decode`` ends in a sigmoid and returns images in
+``[−α/(1−2α), 1 + α/(1−2α)] ≈ [−0.056, 1.056]``.
+
+Discrete images and bits/dim (``n_bits``; training minimises :meth:`MultiscaleFlow.bits_per_dim`):
+
+- ``n_bits = 8`` (MNIST, shapes): the images are ``k/255``; training dequantises them as ``x̃ =
+  (k + u)/256``, ``u ~ U[0, 1)``, and bits/dim is ``−log₂ p(k)/D`` for ``k ∈ {0..255}`` with the
+  ``[0, 256) → [0, 1)`` rescaling counted, the convention of published MNIST numbers;
+- ``n_bits < 8`` (CelebA, 5 as in the paper's Glow): the images are ``k/2**n_bits``, the output of
+  :func:`diffcf.data.celeba.quantize`, and ``x̃ = (k + u)/2**n_bits`` is that module's
+  :func:`~diffcf.data.celeba.dequantize`; bits/dim is ``−log₂ p(k)/D`` for ``k ∈ {0..2**n_bits − 1}``,
+  Glow's convention for its 5-bit CelebA numbers. The density fills each bin ``[k, k + 1)/2**n_bits``,
+  so a 5-bit image ``k/32`` sits at the lower edge of its bin, as in Glow's code.
 
 ``decode`` runs no data-dependent Python control flow, so it can be differentiated with
 ``torch.func.vmap(jacfwd(...))``; actnorm's data-dependent initialisation runs only in ``encode``
@@ -203,37 +217,67 @@ class FlowStep(nn.Module):
 
 
 class MultiscaleFlow(nn.Module):
-    """Two-scale Glow on ``(B, in_channels, size, size)`` images in ``[0, 1]`` with flat latents.
+    """Multi-scale Glow on ``(B, in_channels, size, size)`` images in ``[0, 1]`` with flat latents.
 
-    ``MultiscaleFlow(in_channels=1, size=28, steps_per_scale=(K₁, K₂), hidden=(W₁, W₂))`` is the
-    MNIST model (``hidden``: the width of the coupling networks, one int for both scales or one per
-    scale). ``size`` must be divisible by 4. ``encode``/``decode`` follow the project convention
+    One scale per entry of ``steps_per_scale`` (``K_l`` flow steps each, coupling networks of width
+    ``hidden``: one int for all scales or one per scale); each scale starts with a squeeze and every
+    scale but the last ends with a split, so ``size`` must be divisible by ``2**L``.
+    ``MultiscaleFlow(1, 28, (K₁, K₂), (W₁, W₂))`` is the MNIST model, ``MultiscaleFlow(3, 32, (K₁,
+    K₂, K₃), W, n_bits=5)`` the CelebA one. ``n_bits`` is the depth of the discrete images whose
+    likelihood :meth:`bits_per_dim` reports (8 for MNIST, 5 for CelebA as the paper's Glow);
+    ``encode``/``decode`` do not depend on it. ``encode``/``decode`` follow the project convention
     (``encode = g⁻¹``, ``decode = g``); ``log_prob`` is the density of continuous ``x ∈ [0, 1]^D``.
+
+    Modules are named ``scale1 … scaleL`` and ``split_prior, split_prior2 …`` (one per split), so the
+    two-scale state dicts of the MNIST checkpoints load unchanged.
     """
 
     def __init__(self, in_channels: int = 1, size: int = 28,
-                 steps_per_scale: tuple[int, int] | list[int] = (6, 6),
-                 hidden: int | tuple[int, int] | list[int] = 64, alpha: float = 0.05):
+                 steps_per_scale: tuple[int, ...] | list[int] = (6, 6),
+                 hidden: int | tuple[int, ...] | list[int] = 64, alpha: float = 0.05, n_bits: int = 8):
         super().__init__()
-        if size % 4:
-            raise ValueError(f"size must be divisible by 4 (two squeezes), got {size}")
-        if len(steps_per_scale) != 2 or min(steps_per_scale) < 1:
-            raise ValueError(f"steps_per_scale must be two positive ints, got {steps_per_scale}")
-        widths = [hidden, hidden] if isinstance(hidden, int) else list(hidden)
-        if len(widths) != 2 or min(widths) < 1:
-            raise ValueError(f"hidden must be a positive int or two of them, got {hidden}")
+        n_scales = len(steps_per_scale)
+        if n_scales < 1 or min(steps_per_scale) < 1:
+            raise ValueError(f"steps_per_scale must be positive ints, one per scale, got {steps_per_scale}")
+        if size < 2**n_scales or size % 2**n_scales:
+            raise ValueError(f"size must be divisible by {2**n_scales} ({n_scales} squeezes), got {size}")
+        widths = [hidden] * n_scales if isinstance(hidden, int) else list(hidden)
+        if len(widths) != n_scales or min(widths) < 1:
+            raise ValueError(f"hidden must be a positive int or {n_scales} of them (one per scale), "
+                             f"got {hidden}")
         if not 0.0 < alpha < 0.5:
             raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
-        self.in_channels, self.size, self.alpha = in_channels, size, alpha
-        c1 = 4 * in_channels                      # after the first squeeze
-        self.n_split = c1 // 2                    # channels factored out after scale 1
-        c2 = 4 * (c1 - self.n_split)              # after the second squeeze
-        self.scale1 = nn.ModuleList(FlowStep(c1, widths[0]) for _ in range(steps_per_scale[0]))
-        self.split_prior = SplitPrior(self.n_split, c1 - self.n_split, widths[0])
-        self.scale2 = nn.ModuleList(FlowStep(c2, widths[1]) for _ in range(steps_per_scale[1]))
+        if isinstance(n_bits, bool) or not isinstance(n_bits, int) or not 1 <= n_bits <= 8:
+            raise ValueError(f"n_bits must be an integer from 1 to 8, got {n_bits!r}")
+        self.in_channels, self.size, self.alpha, self.n_bits = in_channels, size, alpha, n_bits
+        self.n_scales = n_scales
         self.dim = in_channels * size * size
-        self._z1_shape = (self.n_split, size // 2, size // 2)
-        self._z2_shape = (c2, size // 4, size // 4)
+        self._splits: list[int] = []                  # channels factored out after scale l < L
+        self._z_shapes: list[tuple[int, int, int]] = []  # the latent of each scale, in z's order
+        channels, side = in_channels, size
+        for level in range(n_scales):
+            channels, side = 4 * channels, side // 2  # the squeeze that starts the scale
+            self.add_module(f"scale{level + 1}", nn.ModuleList(
+                FlowStep(channels, widths[level]) for _ in range(steps_per_scale[level])))
+            if level == n_scales - 1:
+                self._z_shapes.append((channels, side, side))
+                break
+            n_split = channels // 2
+            self.add_module(self._split_name(level),
+                            SplitPrior(n_split, channels - n_split, widths[level]))
+            self._splits.append(n_split)
+            self._z_shapes.append((n_split, side, side))
+            channels -= n_split
+
+    @staticmethod
+    def _split_name(level: int) -> str:
+        return "split_prior" if level == 0 else f"split_prior{level + 1}"
+
+    def _scale(self, level: int) -> nn.ModuleList:
+        return getattr(self, f"scale{level + 1}")
+
+    def _split_prior(self, level: int) -> SplitPrior:
+        return getattr(self, self._split_name(level))
 
     # ---- preprocessing: x ∈ [0, 1] ↔ y = logit(α + (1 − 2α) x) --------------------------------
 
@@ -257,12 +301,19 @@ class MultiscaleFlow(nn.Module):
     def encode_with_logdet(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``z = g⁻¹(x)`` (flat, ``(B, D)``) and ``log|det ∂z/∂x|`` per sample."""
         self._check_x(x)
-        h, ld_logit = self._logit(x)
-        h, ld1 = forward_chain(self.scale1, squeeze2x2(h))
-        z1, h = h[:, : self.n_split], h[:, self.n_split :]
-        z1, ld_split = self.split_prior(z1, h)
-        h, ld2 = forward_chain(self.scale2, squeeze2x2(h))
-        return torch.cat([z1.flatten(1), h.flatten(1)], dim=1), ld_logit + ld1 + ld_split + ld2
+        h, logdet = self._logit(x)
+        zs = []
+        for level in range(self.n_scales):
+            h, ld = forward_chain(self._scale(level), squeeze2x2(h))
+            logdet = logdet + ld
+            if level < self.n_scales - 1:
+                n_split = self._splits[level]
+                z, h = h[:, :n_split], h[:, n_split:]
+                z, ld = self._split_prior(level)(z, h)
+                logdet = logdet + ld
+                zs.append(z.flatten(1))
+        zs.append(h.flatten(1))
+        return torch.cat(zs, dim=1), logdet
 
     def encode(self, x: Tensor) -> Tensor:
         """``z = g⁻¹(x)``: the exact inverse of :meth:`decode`, flat ``(B, D)``."""
@@ -272,12 +323,14 @@ class MultiscaleFlow(nn.Module):
         """``x = g(z)``: flat ``(B, D)`` latents to images ``(B, C, size, size)``."""
         if z.ndim != 2 or z.shape[1] != self.dim:
             raise ValueError(f"z must have shape (batch, {self.dim}), got {tuple(z.shape)}")
-        n1 = math.prod(self._z1_shape)
-        z1 = z[:, :n1].reshape(-1, *self._z1_shape)
-        h = z[:, n1:].reshape(-1, *self._z2_shape)
-        h = unsqueeze2x2(inverse_chain(self.scale2, h))
-        h = torch.cat([self.split_prior.inverse(z1, h), h], dim=1)
-        return self._sigmoid(unsqueeze2x2(inverse_chain(self.scale1, h)))
+        parts = z.split([math.prod(shape) for shape in self._z_shapes], dim=1)
+        h = parts[-1].reshape(-1, *self._z_shapes[-1])
+        for level in reversed(range(self.n_scales)):
+            if level < self.n_scales - 1:
+                z_split = parts[level].reshape(-1, *self._z_shapes[level])
+                h = torch.cat([self._split_prior(level).inverse(z_split, h), h], dim=1)
+            h = unsqueeze2x2(inverse_chain(self._scale(level), h))
+        return self._sigmoid(h)
 
     # ---- densities --------------------------------------------------------------------------
 
@@ -287,17 +340,39 @@ class MultiscaleFlow(nn.Module):
         log_base = -0.5 * (z**2).sum(dim=1) - 0.5 * self.dim * math.log(2 * math.pi)
         return log_base + logdet
 
-    def bits_per_dim(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Bits per dimension of 8-bit images ``x = k/255`` under uniform dequantisation.
+    def levels(self, x: Tensor) -> Tensor:
+        """The discrete values ``k ∈ {0, …, 2**n_bits − 1}`` of images ``x`` (float, same shape).
 
-        ``x̃ = (k + u)/256`` with ``u ~ U[0,1)``; ``log p(k) ≥ log q(x̃) − D log 256`` (the
-        density on ``[0, 256)^D`` is ``q(x̃)/256^D``), reported per sample as
-        ``−(log q(x̃) − D log 256)/(D ln 2)``.
+        ``n_bits = 8``: 8-bit images ``x = k/255`` (MNIST's files), ``k = round(255 x)``.
+        ``n_bits < 8``: ``x = k / 2**n_bits``, the images :func:`diffcf.data.celeba.quantize` makes
+        (CelebA, 5 bits); anything else is refused, since rounding it would silently pick levels.
         """
-        k = torch.round(x * 255.0)
+        if self.n_bits == 8:
+            return torch.round(x * 255.0)
+        scaled = x * 2**self.n_bits
+        k = torch.round(scaled)
+        if x.numel() and (not torch.allclose(scaled, k, atol=1e-3) or float(k.min()) < 0
+                          or float(k.max()) > 2**self.n_bits - 1):
+            raise ValueError(f"a {self.n_bits}-bit flow expects images k / 2**{self.n_bits}, "
+                             f"k = 0 … {2**self.n_bits - 1}: quantise them first "
+                             f"(diffcf.data.celeba.quantize(x, {self.n_bits}))")
+        return k
+
+    def bits_per_dim(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Bits per dimension of ``n_bits`` images under uniform dequantisation.
+
+        With ``n = 2**n_bits`` levels ``k = levels(x)`` (8 bits: ``x = k/255``; fewer:
+        ``x = k/n``, :func:`diffcf.data.celeba.quantize`'s convention), ``x̃ = (k + u)/n`` with ``u ~
+        U[0,1)`` (for fewer bits exactly :func:`diffcf.data.celeba.dequantize`); ``log p(k) ≥ log
+        q(x̃) − D log n`` (the density on ``[0, n)^D`` is ``q(x̃)/n^D``), reported per sample as
+        ``−(log q(x̃) − D log n)/(D ln 2)``: the convention of published MNIST numbers (8 bits)
+        and of Glow's 5-bit CelebA numbers (its ``−D log n_bins`` term).
+        """
+        n = 2.0**self.n_bits
+        k = self.levels(x)
         u = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-        x_deq = (k + u) / 256.0
-        log_p = self.log_prob(x_deq) - self.dim * math.log(256.0)
+        x_deq = (k + u) / n
+        log_p = self.log_prob(x_deq) - self.dim * math.log(n)
         return -log_p / (self.dim * LOG2)
 
     @torch.no_grad()

@@ -1,6 +1,7 @@
-"""Oracles: the models that judge a counterfactual, not the ones explained (§IV-B, MNIST).
+"""Oracles: the models that judge a counterfactual, not the ones explained (§IV-B, MNIST and CelebA).
 
-- :class:`LinearSVMOracle`: the paper's "SVM, 92 %" oracle, a linear SVM on pixels as a torch module;
+- :class:`LinearSVMOracle`: the paper's "SVM, 92 %" (MNIST) and "85 %" (CelebA) oracle, a linear SVM
+  on pixels as a torch module;
 - :class:`RBFSVMOracle`: a kernel SVM on pixels (RBF kernel, one-vs-one), a second, non-linear oracle
   the paper does not use (it does not name its SVM's kernel);
 - :class:`ClassAutoencoders`: one :class:`ConvAutoencoder` per class, for the IM1 score of
@@ -32,13 +33,19 @@ class LinearSVMOracle(nn.Module):
     @torch.no_grad()
     def set_from_sklearn(self, clf) -> LinearSVMOracle:
         """Copy ``coef_``/``intercept_`` from a fitted scikit-learn linear classifier (multi-class,
-        one-vs-rest: ``LinearSVC`` or ``SGDClassifier``)."""
+        one-vs-rest: ``LinearSVC`` or ``SGDClassifier``). A binary classifier (one row ``w``, one
+        ``b``, class 1 where ``x·w + b > 0``) becomes the two scores ``[0, x·w + b]``, the project's
+        binary convention (:mod:`diffcf.models.classifiers`)."""
         coef = torch.as_tensor(clf.coef_, dtype=self.coef.dtype)
+        intercept = torch.as_tensor(clf.intercept_, dtype=self.intercept.dtype).reshape(-1)
+        if self.coef.shape[0] == 2 and coef.shape[0] == 1:
+            coef = torch.cat([torch.zeros_like(coef), coef])
+            intercept = torch.cat([torch.zeros_like(intercept), intercept])
         if coef.shape != self.coef.shape:
             raise ValueError(f"classifier has coef_ of shape {tuple(coef.shape)}, "
                              f"expected {tuple(self.coef.shape)}")
         self.coef.copy_(coef)
-        self.intercept.copy_(torch.as_tensor(clf.intercept_, dtype=self.intercept.dtype))
+        self.intercept.copy_(intercept)
         return self
 
     def forward(self, x: Tensor) -> Tensor:
@@ -113,37 +120,49 @@ class RBFSVMOracle(nn.Module):
 
 
 class ConvAutoencoder(nn.Module):
-    """A small convolutional autoencoder ``(B, 1, 28, 28) → R^latent → (B, 1, 28, 28)`` (sigmoid
-    output), for the IM1 score of Van Looveren & Klaise (2021), used in §IV-B."""
+    """A small convolutional autoencoder ``(B, C, s, s) → R^latent → (B, C, s, s)`` (sigmoid output),
+    for the IM1 score of Van Looveren & Klaise (2021), used in §IV-B: two stride-2 convolutions
+    (``channels``, ``2·channels``) down to ``s/4 × s/4``, a linear bottleneck, and the mirror image.
+    ``C = 1, s = 28`` (the defaults) is the MNIST autoencoder; CelebA uses ``C = 3, s = 32`` or 64.
+    ``s`` must be divisible by 4."""
 
-    def __init__(self, channels: int = 16, latent: int = 32):
+    def __init__(self, channels: int = 16, latent: int = 32, in_channels: int = 1, size: int = 28):
         super().__init__()
-        c = channels
+        if size < 4 or size % 4:
+            raise ValueError(f"size must be divisible by 4 (two stride-2 convolutions), got {size}")
+        self.in_channels, self.size = in_channels, size
+        c, s = channels, size // 4
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c, 3, stride=2, padding=1), nn.ReLU(),           # 14×14
-            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),       # 7×7
-            nn.Flatten(), nn.Linear(2 * c * 49, latent),
+            nn.Conv2d(in_channels, c, 3, stride=2, padding=1), nn.ReLU(),      # s/2
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),            # s/4
+            nn.Flatten(), nn.Linear(2 * c * s * s, latent),
         )
         self.decoder = nn.Sequential(
-            nn.Linear(latent, 2 * c * 49), nn.ReLU(), nn.Unflatten(1, (2 * c, 7, 7)),
-            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.ReLU(),  # 14×14
-            nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Sigmoid(),   # 28×28
+            nn.Linear(latent, 2 * c * s * s), nn.ReLU(), nn.Unflatten(1, (2 * c, s, s)),
+            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.ReLU(),            # s/2
+            nn.ConvTranspose2d(c, in_channels, 4, stride=2, padding=1), nn.Sigmoid(),  # s
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        shape = (self.in_channels, self.size, self.size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != shape:
+            raise ValueError(f"x must have shape (batch, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
         return self.decoder(self.encoder(x))
 
 
 class ClassAutoencoders(nn.Module):
-    """One :class:`ConvAutoencoder` per class, autoencoder ``c`` trained only on class ``c``.
+    """One :class:`ConvAutoencoder` per class, autoencoder ``c`` trained only on class ``c`` (MNIST:
+    ten, CelebA: not blond and blond).
 
     ``self[c](x)`` reconstructs with autoencoder ``c``; :meth:`reconstruction_errors` gives the
     per-sample, per-class mean squared errors that IM1 compares.
     """
 
-    def __init__(self, n_classes: int = 10, channels: int = 16, latent: int = 32):
+    def __init__(self, n_classes: int = 10, channels: int = 16, latent: int = 32, in_channels: int = 1,
+                 size: int = 28):
         super().__init__()
-        self.aes = nn.ModuleList(ConvAutoencoder(channels, latent) for _ in range(n_classes))
+        self.aes = nn.ModuleList(ConvAutoencoder(channels, latent, in_channels, size)
+                                 for _ in range(n_classes))
 
     def __getitem__(self, c: int) -> ConvAutoencoder:
         return self.aes[c]

@@ -1,0 +1,278 @@
+"""Recipes of the CelebA models (notebook 04, §IV-B): the Blond_Hair classifier, the 40-attribute
+oracle, the linear SVM oracle, the class autoencoders of IM1 and the Glow.
+
+**One pixel domain.** Every CelebA model sees the images the flow models: the faces of
+:func:`diffcf.data.celeba.load_celeba` quantised to 5 bits (``k/32``, :func:`load_quantized`), as
+the paper's Glow is trained. Classifier, oracles and autoencoders are trained and tested on the same
+5-bit images, so originals, counterfactuals and adversarials are judged in one domain.
+
+**Size.** The registered models work on 3×32×32 images, the CPU default. Measured on the 2-core CI
+CPU with one thread per process (while another 2-process training job ran), one Adam step at batch
+64 takes 1.4 s for the classifier, 0.07 s for an autoencoder and 2.1 s for the three-scale Glow at
+32×32: the classifier's 3000 steps are about an hour, the Glow's 30 000 steps many hours in stages.
+The paper's 64×64 has four times the pixels, so every step costs about four times as much, and a
+Glow that reaches useful samples at 64×64 is beyond the CPU's budget (issue 17 asks for 64×64 only
+if its flow's samples and counterfactuals are usable). :func:`celeba_specs` builds the same recipes
+at ``size = 64``: the paper-scale recipe (a four-scale, 64-step Glow), to be selected by
+``notebooks/params/full.yaml`` and trained on a GPU (under ``torchrun`` on several).
+
+**Unbalanced classes.** Blond_Hair is positive for 14.5 % of the faces: always answering "not
+blond" scores 85.5 % accuracy. Every recipe therefore reports balanced accuracy
+(:func:`diffcf.evaluate.balanced_accuracy`) beside accuracy, and the classifiers weight their loss
+by class: weight ``∝ frequency^−balance`` (``balance = 0``: plain cross-entropy, ``1``: fully
+balanced, each class contributing equally). Weighting, not resampling, keeps the one batch stream
+of every recipe and draws no positive image more often than the others. The default ``balance =
+0.5`` is a compromise between the two numbers issue 17 asks for (accuracy ≥ 92 % *and* balanced
+accuracy ≥ 85 %): full balancing moves the decision threshold toward "blond" and costs accuracy on
+the 85.5 % negatives, none leaves the minority class under-weighted. The SVM oracle uses
+scikit-learn's ``class_weight="balanced"``: an oracle that calls almost every face "not blond"
+would judge no counterfactual blond.
+
+Training images are mirrored left-right at random (``hflip``; no CelebA attribute depends on the
+side). All recipes train through :func:`diffcf.training.fit` (stages, ``--resume``, ``torchrun``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from diffcf.data.celeba import ATTRIBUTES, BLOND_HAIR, attribute_index, load_celeba, quantize
+from diffcf.evaluate import balanced_accuracy, predict
+from diffcf.models.classifiers import CELEBA_FC_WIDTHS, CelebAClassifier
+from diffcf.models.multiscale import MultiscaleFlow
+from diffcf.models.oracles import ClassAutoencoders, LinearSVMOracle
+from diffcf.recipes.common import image_batches, stream_seed, train_image_flow
+from diffcf.training import Stage, fit, per_rank
+from diffcf.zoo import ModelSpec, register
+
+SIZE = 32   # the CPU default; 64 is the paper's (celeba_specs(64))
+N_BITS = 5  # the paper's Glow models 5-bit faces
+
+
+def load_quantized(split: str, size: int = SIZE, n_bits: int = N_BITS) -> tuple[Tensor, Tensor]:
+    """The images every CelebA model sees: :func:`~diffcf.data.celeba.load_celeba`'s faces of
+    ``split`` quantised to ``n_bits`` (``k / 2**n_bits``; 8 keeps them as they are), and the
+    ``(N, 40)`` 0/1 attributes."""
+    x, attributes = load_celeba(split, size)
+    return (x if n_bits == 8 else quantize(x, n_bits)), attributes
+
+
+def _image_size(model: nn.Module) -> int:
+    """The side of the square images ``model`` takes (its constructor's ``size``)."""
+    if isinstance(model, ClassAutoencoders):
+        return model[0].size
+    if isinstance(model, LinearSVMOracle):
+        in_dim = model.coef.shape[1]
+        side = math.isqrt(in_dim // 3)
+        if 3 * side * side != in_dim:
+            raise ValueError(f"a CelebA SVM takes 3×s×s pixels; in_dim {in_dim} is not of that form")
+        return side
+    return model.size
+
+
+def class_weights(labels: Tensor, n_classes: int, balance: float) -> Tensor:
+    """Loss weights per class ``∝ frequency^−balance``, scaled so that the mean weight over the
+    training labels is 1 (``balance = 0``: all 1; ``1``: every class weighs as much in total)."""
+    freq = torch.bincount(labels, minlength=n_classes).float().clamp(min=1) / len(labels)
+    weights = freq.pow(-balance)
+    return weights / (weights * freq).sum()
+
+
+def positive_weights(attributes: Tensor, balance: float) -> Tensor:
+    """Per-attribute ``pos_weight`` of the sigmoid cross-entropy, ``(negatives/positives)^balance``
+    (the binary case of :func:`class_weights`, up to the scale)."""
+    n = len(attributes)
+    positives = attributes.float().sum(0).clamp(1, n - 1)
+    return ((n - positives) / positives).pow(balance)
+
+
+def train_celeba_classifier(f: nn.Module, device: torch.device, stage: Stage, attribute: str,
+                            n_bits: int, steps: int, batch_size: int, lr: float, weight_decay: float,
+                            balance: float, hflip: bool, seed: int) -> dict[str, float]:
+    """Binary classifier of ``attribute`` (class 1 = present): class-weighted cross-entropy
+    (:func:`class_weights`), Adam; test accuracy and balanced accuracy."""
+    size, column = _image_size(f), attribute_index(attribute)
+    x, attributes = load_quantized("train", size, n_bits)
+    y = attributes[:, column]
+    weight = class_weights(y, 2, balance).to(device)
+
+    def loss(model: nn.Module, xb: Tensor, yb: Tensor) -> Tensor:
+        return nn.functional.cross_entropy(model(xb), yb, weight=weight)
+
+    fit(f, image_batches(x, y, per_rank(batch_size), stream_seed(seed, stage), device, hflip=hflip),
+        loss, steps=steps, lr=lr, weight_decay=weight_decay, desc=f"celeba {attribute} classifier",
+        stage=stage)
+    x_test, a_test = load_quantized("test", size, n_bits)
+    y_test = a_test[:, column]
+    predicted = predict(f.eval(), x_test.to(device)).cpu()
+    return {"test_accuracy": round((predicted == y_test).float().mean().item(), 4),
+            "test_balanced_accuracy": round(balanced_accuracy(predicted, y_test), 4)}
+
+
+def train_celeba_attributes(f: nn.Module, device: torch.device, stage: Stage, n_bits: int, steps: int,
+                            batch_size: int, lr: float, weight_decay: float, balance: float, hflip: bool,
+                            seed: int) -> dict[str, float]:
+    """The 40-attribute oracle: one sigmoid cross-entropy per attribute (``pos_weight`` from
+    :func:`positive_weights`), Adam; on the test split the mean and the lowest per-attribute
+    balanced accuracy (attribute present where its logit is positive) and the mean accuracy."""
+    size = _image_size(f)
+    x, attributes = load_quantized("train", size, n_bits)
+    pos_weight = positive_weights(attributes, balance).to(device)
+
+    def loss(model: nn.Module, xb: Tensor, ab: Tensor) -> Tensor:
+        return nn.functional.binary_cross_entropy_with_logits(model(xb), ab.float(), pos_weight=pos_weight)
+
+    fit(f, image_batches(x, attributes, per_rank(batch_size), stream_seed(seed, stage), device,
+                         hflip=hflip),
+        loss, steps=steps, lr=lr, weight_decay=weight_decay, desc="celeba attribute oracle", stage=stage)
+    x_test, a_test = load_quantized("test", size, n_bits)
+    present = attribute_predictions(f.eval(), x_test.to(device)).cpu()
+    per_attribute = [balanced_accuracy(present[:, a], a_test[:, a]) for a in range(len(ATTRIBUTES))]
+    return {"test_mean_balanced_accuracy": round(sum(per_attribute) / len(per_attribute), 4),
+            "test_min_balanced_accuracy": round(min(per_attribute), 4),
+            "test_mean_accuracy": round((present == a_test).float().mean().item(), 4)}
+
+
+@torch.no_grad()
+def attribute_predictions(f: nn.Module, x: Tensor, batch_size: int = 512) -> Tensor:
+    """``(N, 40)`` 0/1 attributes the oracle ``f`` sees in ``x`` (logit > 0), in batches."""
+    return torch.cat([(f(x[i : i + batch_size]) > 0).long() for i in range(0, len(x), batch_size)])
+
+
+def train_celeba_svm(svm: nn.Module, device: torch.device, stage: Stage, attribute: str, n_bits: int,
+                     C: float, class_weight: str | None, seed: int) -> dict[str, Any]:
+    """Linear SVM on pixels (scikit-learn ``LinearSVC``, primal) for ``attribute``; test accuracy
+    and balanced accuracy."""
+    from sklearn.svm import LinearSVC
+
+    size, column = _image_size(svm), attribute_index(attribute)
+    x, attributes = load_quantized("train", size, n_bits)
+    y = attributes[:, column]
+    clf = LinearSVC(C=C, dual=False, class_weight=class_weight, random_state=seed)
+    clf.fit(x.flatten(1).numpy(), y.numpy())
+    svm.set_from_sklearn(clf)
+    x_test, a_test = load_quantized("test", size, n_bits)
+    y_test = a_test[:, column]
+    predicted = predict(svm.cpu(), x_test)
+    return {"test_accuracy": round((predicted == y_test).float().mean().item(), 4),
+            "test_balanced_accuracy": round(balanced_accuracy(predicted, y_test), 4),
+            "train_accuracy": round((predict(svm, x) == y).float().mean().item(), 4)}
+
+
+def train_celeba_autoencoders(aes: nn.Module, device: torch.device, stage: Stage, attribute: str,
+                              n_bits: int, steps: int, batch_size: int, lr: float, hflip: bool,
+                              seed: int) -> dict[str, float]:
+    """Autoencoder ``c`` on the faces of class ``c`` of ``attribute`` only (0 = absent, 1 =
+    present), mean squared error, Adam; test MSE per class."""
+    size, column = _image_size(aes), attribute_index(attribute)
+    x, attributes = load_quantized("train", size, n_bits)
+    x_test, a_test = load_quantized("test", size, n_bits)
+    y, y_test = attributes[:, column], a_test[:, column]
+
+    def mse_loss(ae: nn.Module, xb: Tensor, _: Tensor) -> Tensor:
+        return nn.functional.mse_loss(ae(xb), xb)
+
+    metrics: dict[str, float] = {}
+    for c in range(len(aes)):
+        batches = image_batches(x[y == c], y[y == c], per_rank(batch_size), stream_seed(seed + c, stage),
+                                device, hflip=hflip)
+        fit(aes[c], batches, mse_loss, steps=steps, lr=lr, desc=f"celeba autoencoder {c}")
+        with torch.no_grad():
+            xt = x_test[y_test == c].to(device)
+            metrics[f"test_mse_{c}"] = round(nn.functional.mse_loss(aes[c](xt), xt).item(), 5)
+    metrics["test_mse_mean"] = round(sum(metrics.values()) / len(aes), 5)
+    return metrics
+
+
+def train_celeba_flow(flow: nn.Module, device: torch.device, stage: Stage, steps: int, batch_size: int,
+                      lr: float, warmup_steps: int, clip_grad: float, hflip: bool,
+                      seed: int) -> dict[str, float]:
+    """Maximum likelihood on the dequantised ``flow.n_bits``-bit faces (the shared image-flow loop,
+    with a learning-rate warm-up); test bits/dim in that convention and the largest round-trip
+    error."""
+    size = _image_size(flow)
+    x, _ = load_quantized("train", size, flow.n_bits)
+    x_test, _ = load_quantized("test", size, flow.n_bits)
+    return train_image_flow(flow, device, stage, x, x_test, steps, batch_size, lr, clip_grad, seed,
+                            desc="celeba flow", hflip=hflip, warmup_steps=warmup_steps)
+
+
+# ---- the named models ----------------------------------------------------------------------------
+
+FLOWS = {  # per size: the Glow's scales, steps per scale and coupling widths, and its schedule
+    32: {"steps_per_scale": [8, 8, 8], "hidden": [96, 128, 128], "steps": 30000},
+    64: {"steps_per_scale": [16, 16, 16, 16], "hidden": [192, 192, 192, 128], "steps": 100000},
+}
+
+
+def celeba_specs(size: int = SIZE) -> list[ModelSpec]:
+    """The five CelebA models at ``size`` (32: the registered CPU models; 64: the paper's size,
+    names ending in ``_64``, for a GPU; see the module docstring)."""
+    if size not in FLOWS:
+        raise ValueError(f"CelebA recipes exist for sizes {sorted(FLOWS)}, got {size}")
+    suffix = "" if size == SIZE else f"_{size}"
+    flow = FLOWS[size]
+    common = {"attribute": BLOND_HAIR, "n_bits": N_BITS}
+    return [
+        ModelSpec(
+            name=f"celeba_classifier{suffix}",
+            build=CelebAClassifier,
+            params={"size": size, "n_outputs": 2, "fc_widths": list(CELEBA_FC_WIDTHS), "dropout": 0.1},
+            train=train_celeba_classifier,
+            train_params={**common, "steps": 3000, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0,
+                          "balance": 0.5, "hflip": True, "seed": 11},
+            description=f"CNN of the paper's code (conv 32-64 / 128-128 / 256-256 with batch norm; "
+                        f"linear layers at 1/8 of its widths, 512-128-64-2) on 5-bit {size}×{size} "
+                        f"faces: not blond (0) vs Blond_Hair (1), the classifier f",
+        ),
+        ModelSpec(
+            name=f"celeba_attributes{suffix}",
+            build=CelebAClassifier,
+            params={"size": size, "n_outputs": len(ATTRIBUTES), "fc_widths": list(CELEBA_FC_WIDTHS),
+                    "dropout": 0.1},
+            train=train_celeba_attributes,
+            train_params={"n_bits": N_BITS, "steps": 4000, "batch_size": 64, "lr": 1e-3,
+                          "weight_decay": 0.0, "balance": 0.5, "hflip": True, "seed": 12},
+            description=f"the same CNN with 40 independent logits, one per CelebA attribute, on 5-bit "
+                        f"{size}×{size} faces: the attribute oracle (which attributes flip besides blond)",
+        ),
+        ModelSpec(
+            name=f"celeba_svm{suffix}",
+            build=LinearSVMOracle,
+            params={"in_dim": 3 * size * size, "n_classes": 2},
+            train=train_celeba_svm,
+            train_params={**common, "C": 0.01, "class_weight": "balanced", "seed": 13},
+            description=f"linear SVM on the pixels of 5-bit {size}×{size} faces (scikit-learn LinearSVC, "
+                        f"balanced class weights), Blond_Hair: the oracle",
+        ),
+        ModelSpec(
+            name=f"celeba_autoencoders{suffix}",
+            build=ClassAutoencoders,
+            params={"n_classes": 2, "channels": 32, "latent": 128, "in_channels": 3, "size": size},
+            train=train_celeba_autoencoders,
+            train_params={**common, "steps": 3000, "batch_size": 64, "lr": 2e-3, "hflip": True,
+                          "seed": 14},
+            description=f"two conv autoencoders on 5-bit {size}×{size} faces, one trained only on "
+                        f"not-blond (0), one only on blond (1) faces (for IM1)",
+        ),
+        ModelSpec(
+            name=f"celeba_flow{suffix}",
+            build=MultiscaleFlow,
+            params={"in_channels": 3, "size": size, "steps_per_scale": flow["steps_per_scale"],
+                    "hidden": flow["hidden"], "alpha": 0.05, "n_bits": N_BITS},
+            train=train_celeba_flow,
+            train_params={"steps": flow["steps"], "batch_size": 64, "lr": 1e-3, "warmup_steps": 500,
+                          "clip_grad": 50.0, "hflip": True, "seed": 15},
+            description=f"{len(flow['steps_per_scale'])}-scale Glow (affine couplings, learned split "
+                        f"priors, all latents kept) on 5-bit {size}×{size} faces, trained in stages "
+                        f"({flow['steps']} steps planned): the generator g",
+        ),
+    ]
+
+
+for _spec in celeba_specs(SIZE):
+    register(_spec)
