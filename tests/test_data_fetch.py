@@ -151,7 +151,8 @@ def test_all_assembles_every_mirrored_dataset_once(tmp_path, monkeypatch, capsys
 
 def test_cli_errors(capsys):
     assert fetch.main(["fashion", "--mirror", "x"]) == 1
-    assert "unknown dataset 'fashion'; registered: celeba, mnist" in capsys.readouterr().err
+    registered = ", ".join(sorted(DATASETS))
+    assert f"unknown dataset 'fashion'; registered: {registered}" in capsys.readouterr().err
     for argv in ([], ["--all", "mnist"], ["mnist", "mnist", "--mirror", "x"]):
         with pytest.raises(SystemExit):
             fetch.main(argv)
@@ -168,4 +169,8 @@ def test_registry_rejects_bad_entries(tmp_path):
         Dataset(name="y", folder="y", files={}, loader="load_y")
     with pytest.raises(ValueError, match="aliases for files it does not have"):
         Dataset(name="y", folder="y", files={"a": "0"}, loader="m:f", aliases={"b": ("c",)})
-    assert list(DATASETS) == ["mnist", "celeba"]  # nothing registered by the failed calls
+    before = list(DATASETS)
+    with pytest.raises(ValueError, match="clashes"):
+        register(Dataset(name="mnist", folder="elsewhere", files={}, loader="m:f"))
+    assert list(DATASETS) == before  # nothing registered by the failed calls
+    assert "mnist2" not in DATASETS and "y" not in DATASETS
