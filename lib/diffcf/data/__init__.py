@@ -6,6 +6,11 @@ from the data root (``$DIFFCF_DATA``, default ``data/``).
 - :mod:`diffcf.data.mnist`: the validated MNIST IDX reader and scikit-learn's 8×8 digits stand-in;
 - :mod:`diffcf.data.celeba`: CelebA (the project's half-resolution 10,000-image subset) from its
   image tar or ``img_align_celeba/`` folder and its attribute file, cropped, resized and cached;
+- :mod:`diffcf.data.chestxray`: 128×128 grey NIH chest X-rays with a Cardiomegaly label (notebook
+  05) from their PNG tar or ``cardiomegaly_128/`` folder and the label csv, resized and cached;
+- :mod:`diffcf.data.mall`: the Mall crowd-counting frames (notebook 06) from their two tars or
+  ``frames/`` folder, head positions and ROI from the ``.mat`` files, resized and cached; 64×64 crops
+  with head counts and density targets;
 - :mod:`diffcf.data.registry`: the registry of the real datasets (folder, files with checksums, how
   to assemble them from a mirror, optional download URL, loader);
 - :mod:`diffcf.data.fetch`: ``python -m diffcf.data.fetch`` and ``make data``, which assemble the

@@ -125,3 +125,39 @@ register(Dataset(
     url=None,  # no public download: CelebA's terms ask for it to be obtained from its project page
     loader="diffcf.data.celeba:load_celeba",
 ))
+
+register(Dataset(
+    name="chestxray",
+    folder="chestxray",
+    description="Chest X-rays with a Cardiomegaly label: NIH ChestX-ray14 films (Wang et al. 2017) at "
+                "128x128 grey, Kaggle's 2,776 positives and a subset of negatives (PNG tar + label csv); "
+                "not CheXpert",
+    files={  # sha256 of the mirror's files (its PROVENANCE.md): a repackaging, not an NIH file
+        "nih_cxr14_cardiomegaly_128px_kaggle_subset.tar":
+            "d9f429dc88f5be612d1ad0fb761f5e49ae4c78f9c9b1c7d58e2c48d3a2e9c522",
+        "labels_cardiomegaly_128.csv":
+            "e65469ab0226a4b20fac26c01b23a4cbc4852989d3d34596f2b0d298c8612698",
+    },
+    checksum="sha256",
+    extras=("PROVENANCE.md", "nih_id_matches_partial.csv"),
+    url=None,  # no public download of this subset: the mirror assembled it (its PROVENANCE.md)
+    loader="diffcf.data.chestxray:load_chestxray",
+))
+
+register(Dataset(
+    name="mall",
+    folder="mall",
+    description="Mall crowd counting (Chen, Loy et al. 2012): 2,000 640x480 CCTV frames in two JPEG tars "
+                "(frames 1-800 train, 801-2000 test), head positions and counts (mall_gt.mat), ROI and "
+                "perspective map; research use",
+    files={  # sha256 of the mirror's files (its PROVENANCE.md): the tars re-pack the original frames
+        "mall_frames_0001-0800.tar": "98b6b696a7f4684df475f531c55b62fcae12c8dcf0010278a4a8263e844801fa",
+        "mall_frames_0801-2000.tar": "002e7046b6024fac4101abcecc7ff160126a9ef2ce0bc37e30dd288d9c161205",
+        "mall_gt.mat": "aa2fb21370c9c12d279a4bf1835ea51da91adf4c65e86f76a91ca23a2e51583a",
+        "perspective_roi.mat": "aa8ca5fe26b755bbac55562ca33c338597bffddf7ac7c367e2269749ea20de7f",
+    },
+    checksum="sha256",
+    extras=("PROVENANCE.md", "readme.txt"),
+    url=None,  # the project page offers one zip, not these files: assemble from a mirror
+    loader="diffcf.data.mall:load_mall",
+))
