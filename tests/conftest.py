@@ -22,3 +22,14 @@ def random_flow(dim: int = 3, n_couplings: int = 6, hidden: int = 32, dtype=torc
 @pytest.fixture
 def helix_models():
     return zoo.frozen(zoo.load("helix_flow")), zoo.frozen(zoo.load("helix_classifier"))
+
+
+# ---- the image datasets' tests (their helpers: image_fixtures.py) --------------------------------
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """Data root and cache in tmp_path: the real data and build/cache are never touched."""
+    monkeypatch.setenv("DIFFCF_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("DIFFCF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DIFFCF_PROGRESS", "0")
+    return tmp_path

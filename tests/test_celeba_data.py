@@ -4,18 +4,15 @@ line, CRLF) and the csv subset. Unexpected warnings are errors: a clean data set
 
 from __future__ import annotations
 
-import io
-import os
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch.nn import functional as F
 
-from diffcf.data import DataError, celeba, fetch
+import image_fixtures as fx
+from diffcf.data import celeba, fetch
 from diffcf.data.celeba import (
     ATTRIBUTES,
     BLOND_HAIR,
@@ -30,9 +27,8 @@ from diffcf.data.celeba import (
     quantize,
     read_attributes,
 )
-from diffcf.data.registry import get
 
-pytestmark = pytest.mark.filterwarnings("error::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("error::UserWarning"), pytest.mark.usefixtures("isolated")]
 
 TRAIN = [1, 2, 5, 8000]
 TEST = [8001, 9999, 10000]
@@ -41,25 +37,12 @@ IDS = TRAIN + TEST + [10001]  # 010001.jpg lies beyond the split's ids: ignored
 
 def jpeg(rng: np.random.Generator, size: tuple[int, int] = (89, 109), fmt: str = "JPEG") -> bytes:
     """A smooth random RGB image of ``size`` (width, height), encoded as ``fmt``."""
-    coarse = rng.integers(0, 256, size=(6, 5, 3), dtype=np.uint8)
-    image = Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC)
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return buffer.getvalue()
+    return fx.image_file(rng, size, (6, 5, 3), fmt=fmt)
 
 
-def write_tar(path: Path, images: dict[int, bytes]) -> None:
-    with tarfile.open(path, "w") as tar:
-        for image_id, data in images.items():
-            info = tarfile.TarInfo(f"{IMAGE_DIR}/{image_id:06d}.jpg")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
-def write_folder(folder: Path, images: dict[int, bytes]) -> None:
-    (folder / IMAGE_DIR).mkdir(parents=True, exist_ok=True)
-    for image_id, data in images.items():
-        (folder / IMAGE_DIR / f"{image_id:06d}.jpg").write_bytes(data)
+def members(images: dict[int, bytes]) -> dict[str, bytes]:
+    """The images under their names in the tar (and in the data folder)."""
+    return {f"{IMAGE_DIR}/{image_id:06d}.jpg": data for image_id, data in images.items()}
 
 
 def attribute_text(values: dict[int, np.ndarray], form: str) -> str:
@@ -92,25 +75,11 @@ def write_celeba(folder: Path, layout: str = "tar", form: str = "csv", seed: int
     folder.mkdir(parents=True, exist_ok=True)
     images, values = make_data(seed, ids)
     if layout == "tar":
-        write_tar(folder / TAR_NAME, images)
+        fx.write_tar(folder / TAR_NAME, members(images))
     else:
-        write_folder(folder, images)
+        fx.write_folder(folder, members(images))
     write_attributes(folder, values, form)
     return images, values
-
-
-def decoded(data: bytes) -> np.ndarray:
-    """The fixture JPEG as PIL decodes it, (109, 89, 3) uint8."""
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """Data root and cache in tmp_path: the real data and build/cache are never touched."""
-    monkeypatch.setenv("DIFFCF_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("DIFFCF_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("DIFFCF_PROGRESS", "0")
-    return tmp_path
 
 
 def test_images_attributes_and_split(tmp_path):
@@ -129,10 +98,10 @@ def test_images_attributes_and_split(tmp_path):
     # size 89: the crop alone, rows 10..98 of the decoded JPEG, nothing resampled
     x89, _ = load_celeba("test", 89)
     for row, image_id in zip(x89, TEST, strict=True):
-        crop = decoded(images[image_id])[10:99].transpose(2, 0, 1)
+        crop = fx.decoded(images[image_id])[10:99].transpose(2, 0, 1)
         assert torch.equal(row, torch.from_numpy(crop.astype(np.float32) / 255))
     # the resize is an antialiased bilinear one: torch's antialiased bilinear agrees to rounding
-    crops = torch.stack([torch.from_numpy(decoded(images[i])[10:99].transpose(2, 0, 1).copy())
+    crops = torch.stack([torch.from_numpy(fx.decoded(images[i])[10:99].transpose(2, 0, 1).copy())
                          for i in TEST]).float() / 255
     reference = F.interpolate(crops, size=(32, 32), mode="bilinear", antialias=True, align_corners=False)
     assert (x_test - reference).abs().max() <= 1.5 / 255
@@ -140,18 +109,13 @@ def test_images_attributes_and_split(tmp_path):
 
 
 def test_tar_and_folder_agree_and_the_folder_wins(tmp_path):
-    write_celeba(tmp_path / "tar", "tar")
-    write_celeba(tmp_path / "folder", "folder")
-    for split in ("train", "test"):
-        from_tar = load_celeba(split, 16, root=tmp_path / "tar")
-        from_folder = load_celeba(split, 16, root=tmp_path / "folder")
-        assert all(torch.equal(a, b) for a, b in zip(from_tar, from_folder, strict=True))
+    fx.assert_layouts_agree(tmp_path, write_celeba, lambda split, root: load_celeba(split, 16, root=root))
     both = tmp_path / "both"
     write_celeba(both, "tar", seed=0)
     other, _ = make_data(seed=1)
-    write_folder(both, other)
+    fx.write_folder(both, members(other))
     x, _ = load_celeba("test", 89, root=both)
-    expected = decoded(other[TEST[0]])[10:99].transpose(2, 0, 1).astype(np.float32) / 255
+    expected = fx.decoded(other[TEST[0]])[10:99].transpose(2, 0, 1).astype(np.float32) / 255
     assert torch.equal(x[0], torch.from_numpy(expected))
 
 
@@ -189,7 +153,7 @@ def test_ids_with_only_an_image_or_only_a_row_are_named(tmp_path):
     folder = tmp_path / "data" / "celeba"
     images, values = make_data()
     folder.mkdir(parents=True)
-    write_tar(folder / TAR_NAME, {i: images[i] for i in IDS if i != 5})
+    fx.write_tar(folder / TAR_NAME, members({i: images[i] for i in IDS if i != 5}))
     write_attributes(folder, {i: values[i] for i in IDS if i not in (2, 9999)})
     with pytest.warns(UserWarning) as caught:
         x, y = load_celeba("train", 8)
@@ -209,27 +173,19 @@ def test_cache_is_reused_and_rebuilt_when_a_source_changes(tmp_path, monkeypatch
     x, y = load_celeba("train", 16)
     cache = tmp_path / "cache" / "celeba_16.pt"
     assert cache.is_file() and not (tmp_path / "cache" / "celeba_8.pt").exists()
-    decode = celeba._decode
-    calls = []
-
-    def counting(*args):
-        calls.append(args)
-        return decode(*args)
-
-    monkeypatch.setattr(celeba, "_decode", counting)
+    calls = fx.count_calls(monkeypatch, celeba)
     x2, y2 = load_celeba("train", 16)
     assert calls == [] and torch.equal(x, x2) and torch.equal(y, y2)
     # the attribute file changes (same size, same mtime): rebuilt
-    stat = (folder / CSV_NAME).stat()
     values[1] = -values[1]
-    write_attributes(folder, values)
-    os.utime(folder / CSV_NAME, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with fx.same_mtime(folder / CSV_NAME):
+        write_attributes(folder, values)
     _, y3 = load_celeba("train", 16)
     assert len(calls) == 1 and torch.equal(y3[0], 1 - y[0]) and torch.equal(y3[1:], y[1:])
     # an image changes: the tar is rewritten, rebuilt
     other, _ = make_data(seed=7)
     images[2] = other[2]
-    write_tar(folder / TAR_NAME, images)
+    fx.write_tar(folder / TAR_NAME, members(images))
     x4, _ = load_celeba("train", 16)
     assert len(calls) == 2 and not torch.equal(x4[1], x[1]) and torch.equal(x4[0], x[0])
     # a corrupt cache, or one whose contents do not hold together, is rebuilt, not trusted
@@ -243,34 +199,24 @@ def test_cache_is_reused_and_rebuilt_when_a_source_changes(tmp_path, monkeypatch
     assert len(calls) == 4
 
 
-def test_unpacked_folder_cache_notices_a_changed_image(tmp_path, monkeypatch):
+def test_unpacked_folder_cache_notices_a_changed_image(tmp_path):
     folder = tmp_path / "data" / "celeba"
-    images, _ = write_celeba(folder, "folder")
-    x, _ = load_celeba("test", 8)
+    write_celeba(folder, "folder")
     other, _ = make_data(seed=3)
-    path = folder / IMAGE_DIR / "009999.jpg"
-    path.write_bytes(other[9999])
-    os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))
-    x2, _ = load_celeba("test", 8)
-    assert torch.equal(x2[0], x[0]) and not torch.equal(x2[1], x[1])
+    fx.assert_change_noticed(lambda: load_celeba("test", 8)[0], folder / IMAGE_DIR / "009999.jpg",
+                             other[9999])
 
 
 def test_unwritable_cache_still_loads(tmp_path, monkeypatch):
     write_celeba(tmp_path / "data" / "celeba")
-    (tmp_path / "blocked").write_text("a file where the cache folder should be")
-    monkeypatch.setenv("DIFFCF_CACHE", str(tmp_path / "blocked"))
-    with pytest.warns(UserWarning, match="cannot write the cache"):
-        x, _ = load_celeba("test", 8)
+    x, _ = fx.load_without_cache(tmp_path, monkeypatch, lambda: load_celeba("test", 8))
     assert x.shape == (3, 3, 8, 8)
 
 
 # ---- every error names the file and `make data` ---------------------------------------------------
 
-def expect_error(pattern: str, **kwargs):
-    with pytest.raises(DataError, match=pattern) as info:
-        load_celeba("train", 8, **kwargs)
-    assert "make data" in str(info.value)
-    return str(info.value)
+def expect_error(pattern: str, **kwargs) -> str:
+    return fx.expect_data_error(lambda: load_celeba("train", 8, **kwargs), pattern)
 
 
 def test_missing_images_or_attributes(tmp_path):
@@ -278,17 +224,17 @@ def test_missing_images_or_attributes(tmp_path):
     expect_error(rf"celeba: no images: neither {IMAGE_DIR}/ nor {TAR_NAME}")
     folder.mkdir(parents=True)
     images, values = make_data()
-    write_tar(folder / TAR_NAME, images)
+    fx.write_tar(folder / TAR_NAME, members(images))
     expect_error(rf"no attribute file: neither {TXT_NAME} nor {CSV_NAME}")
     (folder / IMAGE_DIR).mkdir()
     write_attributes(folder, values)
     expect_error(rf"{IMAGE_DIR}: the folder holds no image NNNNNN\.jpg")
     (folder / IMAGE_DIR).rmdir()
-    write_tar(folder / TAR_NAME, {20000: images[1]})
+    fx.write_tar(folder / TAR_NAME, members({20000: images[1]}))
     expect_error(r"the archive holds no img_align_celeba/NNNNNN\.jpg of ids 000001–010000")
     (folder / TAR_NAME).write_bytes(b"not a tar" * 100)
     expect_error(r"cannot be read as an uncompressed tar archive")
-    write_tar(folder / TAR_NAME, {3: images[1], 4: images[2]})
+    fx.write_tar(folder / TAR_NAME, members({3: images[1], 4: images[2]}))
     expect_error(r"none of its images has an attribute row in .*list_attr_celeba_000001-010000\.csv")
 
 
@@ -352,8 +298,8 @@ def test_unreadable_or_wrong_images(tmp_path, layout):
     images, values = make_data()
     folder.mkdir(parents=True)
     write_attributes(folder, values)
-    place = (lambda imgs: write_tar(folder / TAR_NAME, imgs)) if layout == "tar" else \
-        (lambda imgs: write_folder(folder, imgs))
+    place = (lambda imgs: fx.write_tar(folder / TAR_NAME, members(imgs))) if layout == "tar" else \
+        (lambda imgs: fx.write_folder(folder, members(imgs)))
     where = rf"{TAR_NAME}:{IMAGE_DIR}/000005\.jpg" if layout == "tar" else rf"{IMAGE_DIR}/000005\.jpg"
     place({**images, 5: images[5][:300]})
     expect_error(rf"{where}: cannot be decoded \(.*\); expected a readable JPEG image")
@@ -410,17 +356,9 @@ def test_quantize_levels_and_dequantize():
 
 
 def test_registry_entry_and_fetch(tmp_path):
-    ds = get("celeba")
+    ds = fx.fetched_from_mirror(tmp_path, "celeba", write_celeba)
     assert set(ds.files) == {TAR_NAME, CSV_NAME} and ds.checksum == "sha256" and ds.url is None
-    assert ds.loader_function() is load_celeba and ds.path() == tmp_path.resolve() / "data" / "celeba"
-    assert ds.missing() == list(ds.files)
-    mirror = tmp_path / "mirror"
-    write_celeba(mirror)
-    (mirror / "PROVENANCE.md").write_text("fixtures")
-    assert fetch.main(["celeba", "--mirror", str(mirror)]) == 0
-    assert ds.missing() == [] and (ds.path() / "PROVENANCE.md").is_symlink()
+    assert ds.loader_function() is load_celeba
     assert len(fetch.checksum_notes(ds)) == 2  # the fixtures are not the mirror's files
     x, y = ds.load("test", 8)
     assert x.shape == (3, 3, 8, 8) and y.shape == (3, 40)
-    with pytest.raises(fetch.FetchError, match="no public download source"):
-        fetch.download(ds)

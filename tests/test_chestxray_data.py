@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+import image_fixtures as fx
 from diffcf.data import DataError, chestxray, fetch
 from diffcf.data.chestxray import (
     CSV_NAME,
@@ -26,9 +25,8 @@ from diffcf.data.chestxray import (
     read_labels,
     verify_files,
 )
-from diffcf.data.registry import get
 
-pytestmark = pytest.mark.filterwarnings("error::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("error::UserWarning"), pytest.mark.usefixtures("isolated")]
 
 # (split, folder, number) of the fixture images, in the mirror csv's order
 FILES = [("test", "false", 1), ("test", "false", 2), ("test", "true", 1),
@@ -46,30 +44,12 @@ NAMES = [name(*f) for f in FILES]
 def png(rng: np.random.Generator, size: tuple[int, int] = (128, 128), mode: str = "L",
         fmt: str = "PNG") -> bytes:
     """A smooth random image of ``size`` (width, height) in PIL ``mode``, encoded as ``fmt``."""
-    coarse = rng.integers(0, 256, size=(5, 5), dtype=np.uint8)
-    image = Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC).convert(mode)
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
+    return fx.image_file(rng, size, (5, 5), mode, fmt)
 
 
 def make_images(seed: int = 0) -> dict[str, bytes]:
     rng = np.random.default_rng(seed)
     return {n: png(rng) for n in NAMES}
-
-
-def write_tar(path: Path, images: dict[str, bytes]) -> None:
-    with tarfile.open(path, "w") as tar:
-        for member, data in images.items():
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-
-def write_folder(folder: Path, images: dict[str, bytes]) -> None:
-    for member, data in images.items():
-        (folder / member).parent.mkdir(parents=True, exist_ok=True)
-        (folder / member).write_bytes(data)
 
 
 def csv_lines(images: dict[str, bytes]) -> list[str]:
@@ -92,31 +72,17 @@ def write_chestxray(folder: Path, layout: str = "tar", seed: int = 0) -> dict[st
     folder.mkdir(parents=True, exist_ok=True)
     images = make_images(seed)
     if layout == "tar":
-        write_tar(folder / TAR_NAME, images)
+        fx.write_tar(folder / TAR_NAME, images)
     else:
-        write_folder(folder, images)
+        fx.write_folder(folder, images)
     write_csv(folder, csv_lines(images))
     return images
 
 
-def decoded(data: bytes) -> np.ndarray:
-    """The fixture PNG as PIL decodes it, (128, 128) uint8."""
-    return np.asarray(Image.open(io.BytesIO(data)))
-
-
 def expected(images: dict[str, bytes], split: str) -> tuple[torch.Tensor, torch.Tensor]:
     members = [n for n in NAMES if n.split("/")[1] == split]
-    x = torch.stack([torch.from_numpy(decoded(images[n]).copy()) for n in members])[:, None]
+    x = torch.stack([torch.from_numpy(fx.decoded(images[n]).copy()) for n in members])[:, None]
     return x.float() / 255, torch.tensor([int("/true/" in n) for n in members])
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """Data root and cache in tmp_path: the real data and build/cache are never touched."""
-    monkeypatch.setenv("DIFFCF_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("DIFFCF_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("DIFFCF_PROGRESS", "0")
-    return tmp_path
 
 
 def test_images_labels_and_split(tmp_path):
@@ -141,17 +107,12 @@ def test_images_labels_and_split(tmp_path):
 
 
 def test_tar_and_folder_agree_and_the_folder_wins(tmp_path):
-    write_chestxray(tmp_path / "tar", "tar")
-    write_chestxray(tmp_path / "folder", "folder")
-    for split in ("train", "test"):
-        for size in (128, 32):
-            from_tar = load_chestxray(split, size, root=tmp_path / "tar")
-            from_folder = load_chestxray(split, size, root=tmp_path / "folder")
-            assert all(torch.equal(a, b) for a, b in zip(from_tar, from_folder, strict=True))
+    fx.assert_layouts_agree(tmp_path, write_chestxray, lambda split, root: (
+        *load_chestxray(split, 128, root=root), *load_chestxray(split, 32, root=root)))
     both = tmp_path / "both"
     write_chestxray(both, "tar", seed=0)
     other = make_images(seed=1)
-    write_folder(both, other)
+    fx.write_folder(both, other)
     write_csv(both, csv_lines(other))
     x, _ = load_chestxray("test", root=both)
     assert torch.equal(x, expected(other, "test")[0])
@@ -180,7 +141,7 @@ def test_unlisted_images_are_left_out_with_a_warning(tmp_path):
     folder.mkdir(parents=True)
     images = make_images()
     extra = {**images, name("train", "true", 9): images[NAMES[0]], "cardiomegaly_128/README.txt": b"x"}
-    write_tar(folder / TAR_NAME, extra)
+    fx.write_tar(folder / TAR_NAME, extra)
     write_csv(folder, csv_lines(images))
     pattern = (r"1 image\(s\) in .* have no row in .*labels_cardiomegaly_128\.csv and are left out "
                r"\(first: cardiomegaly_128/train/true/9\.png")
@@ -197,30 +158,21 @@ def test_cache_is_reused_and_rebuilt_when_a_source_changes(tmp_path, monkeypatch
     x, y = load_chestxray("train", 32)
     cache = tmp_path / "cache" / "chestxray_32.pt"
     assert cache.is_file() and not (tmp_path / "cache" / "chestxray_128.pt").exists()
-    decode = chestxray._decode
-    calls = []
-
-    def counting(*args):
-        calls.append(args)
-        return decode(*args)
-
-    monkeypatch.setattr(chestxray, "_decode", counting)
+    calls = fx.count_calls(monkeypatch, chestxray)
     x2, y2 = load_chestxray("train", 32)
     assert calls == [] and torch.equal(x, x2) and torch.equal(y, y2)
     load_chestxray("test", 32)  # both splits are in one cache
     assert calls == []
     # the csv changes (same size, same mtime): rebuilt; here its rows come in another order
-    path = folder / CSV_NAME
-    stat = path.stat()
     lines = csv_lines(images)
-    write_csv(folder, [lines[0], *lines[1:4], lines[7], lines[6], lines[5], lines[4]])
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with fx.same_mtime(folder / CSV_NAME):
+        write_csv(folder, [lines[0], *lines[1:4], lines[7], lines[6], lines[5], lines[4]])
     x3, y3 = load_chestxray("train", 32)
     assert len(calls) == 1 and torch.equal(x3, x.flip(0)) and torch.equal(y3, y.flip(0))
     # an image changes: the tar is rewritten, rebuilt
     other = make_images(seed=7)
     images[NAMES[3]] = other[NAMES[3]]
-    write_tar(folder / TAR_NAME, images)
+    fx.write_tar(folder / TAR_NAME, images)
     x4, _ = load_chestxray("train", 32)
     assert len(calls) == 2 and not torch.equal(x4[3], x3[3]) and torch.equal(x4[:3], x3[:3])
     # a corrupt cache, or one whose contents do not hold together, is rebuilt, not trusted
@@ -240,20 +192,13 @@ def test_cache_is_reused_and_rebuilt_when_a_source_changes(tmp_path, monkeypatch
 def test_unpacked_folder_cache_notices_a_changed_image(tmp_path):
     folder = tmp_path / "data" / "chestxray"
     write_chestxray(folder, "folder")
-    x, _ = load_chestxray("test", 16)
-    path = folder / NAMES[1]
-    path.write_bytes(make_images(seed=3)[NAMES[1]])
-    os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))
-    x2, _ = load_chestxray("test", 16)
-    assert torch.equal(x2[0], x[0]) and not torch.equal(x2[1], x[1])
+    fx.assert_change_noticed(lambda: load_chestxray("test", 16)[0], folder / NAMES[1],
+                             make_images(seed=3)[NAMES[1]])
 
 
 def test_unwritable_cache_still_loads(tmp_path, monkeypatch):
     write_chestxray(tmp_path / "data" / "chestxray")
-    (tmp_path / "blocked").write_text("a file where the cache folder should be")
-    monkeypatch.setenv("DIFFCF_CACHE", str(tmp_path / "blocked"))
-    with pytest.warns(UserWarning, match="cannot write the cache"):
-        x, _ = load_chestxray("test", 8)
+    x, _ = fx.load_without_cache(tmp_path, monkeypatch, lambda: load_chestxray("test", 8))
     assert x.shape == (3, 1, 8, 8)
 
 
@@ -264,34 +209,29 @@ def test_verify_catches_a_changed_file(tmp_path, layout):
     assert verify_files() == len(NAMES)
     x, _ = load_chestxray("test", verify=True)
     changed = dict(images)
-    pixels = decoded(images[NAMES[2]]).copy()
+    pixels = fx.decoded(images[NAMES[2]]).copy()
     pixels[0, 0] ^= 1  # one grey level of one pixel: still a valid 128x128 grey PNG
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     changed[NAMES[2]] = buffer.getvalue()
     if layout == "tar":
-        write_tar(folder / TAR_NAME, changed)
+        fx.write_tar(folder / TAR_NAME, changed)
         where = rf"{TAR_NAME}:{NAMES[2]}"
     else:
-        write_folder(folder, changed)
-        path = folder / NAMES[2]
-        os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))  # a coarse clock cannot hide the change
+        fx.write_folder(folder, changed)
+        fx.bump_mtime(folder / NAMES[2])
         where = rf"chestxray/{NAMES[2]}"
     x2, _ = load_chestxray("test")  # trusted by default
     assert (x2 != x).sum() == 1
-    with pytest.raises(DataError, match=rf"{where}: \d+ bytes with sha256 [0-9a-f]{{64}}, where .*"
-                                        rf"{CSV_NAME} line 4 says \d+ bytes, sha256 [0-9a-f]{{64}}") as info:
-        load_chestxray("test", verify=True)
-    assert "make data" in str(info.value)
+    fx.expect_data_error(lambda: load_chestxray("test", verify=True),
+                         rf"{where}: \d+ bytes with sha256 [0-9a-f]{{64}}, where .*{CSV_NAME} line 4 says "
+                         r"\d+ bytes, sha256 [0-9a-f]{64}")
 
 
 # ---- every error names the file and `make data` ---------------------------------------------------
 
-def expect_error(pattern: str, **kwargs):
-    with pytest.raises(DataError, match=pattern) as info:
-        load_chestxray("train", 8, **kwargs)
-    assert "make data" in str(info.value)
-    return str(info.value)
+def expect_error(pattern: str, **kwargs) -> str:
+    return fx.expect_data_error(lambda: load_chestxray("train", 8, **kwargs), pattern)
 
 
 def test_missing_images_or_labels(tmp_path):
@@ -299,10 +239,10 @@ def test_missing_images_or_labels(tmp_path):
     expect_error(rf"chestxray: no images: neither {IMAGE_DIR}/ nor {TAR_NAME} is there")
     folder.mkdir(parents=True)
     images = make_images()
-    write_tar(folder / TAR_NAME, images)
+    fx.write_tar(folder / TAR_NAME, images)
     expect_error(rf"chestxray/{CSV_NAME}: file not found; expected the label csv")
     write_csv(folder, csv_lines(images))
-    write_tar(folder / TAR_NAME, {n: d for n, d in images.items() if n != NAMES[4]})
+    fx.write_tar(folder / TAR_NAME, {n: d for n, d in images.items() if n != NAMES[4]})
     message = expect_error(rf"{TAR_NAME}:{NAMES[4]}: not found, though .*{CSV_NAME} lists it on line 6 "
                            r"\(1 listed image\(s\) missing in all\)")
     assert "expected every image the csv lists" in message
@@ -311,7 +251,7 @@ def test_missing_images_or_labels(tmp_path):
     (folder / TAR_NAME).write_bytes(b"not a tar" * 100)
     expect_error(r"cannot be read as an uncompressed tar archive")
     (folder / TAR_NAME).unlink()
-    write_folder(folder, {n: d for n, d in images.items() if n != NAMES[0]})
+    fx.write_folder(folder, {n: d for n, d in images.items() if n != NAMES[0]})
     expect_error(rf"chestxray/{NAMES[0]}: not found, though")
 
 
@@ -379,8 +319,8 @@ def test_unreadable_or_wrong_images(tmp_path, layout):
     folder.mkdir(parents=True)
     write_csv(folder, csv_lines(images))
     bad = NAMES[4]
-    place = (lambda imgs: write_tar(folder / TAR_NAME, imgs)) if layout == "tar" else \
-        (lambda imgs: write_folder(folder, imgs))
+    place = (lambda imgs: fx.write_tar(folder / TAR_NAME, imgs)) if layout == "tar" else \
+        (lambda imgs: fx.write_folder(folder, imgs))
     where = rf"{TAR_NAME}:{bad}" if layout == "tar" else rf"chestxray/{bad}"
     place({**images, bad: images[bad][:200]})
     expect_error(rf"{where}: cannot be decoded \(.*\); expected a 128x128 8-bit grey PNG")
@@ -414,20 +354,11 @@ def test_bad_arguments(tmp_path):
 
 
 def test_registry_entry_and_fetch(tmp_path):
-    ds = get("chestxray")
+    ds = fx.fetched_from_mirror(tmp_path, "chestxray", write_chestxray,
+                                extras=("PROVENANCE.md", "nih_id_matches_partial.csv"))
     assert set(ds.files) == {TAR_NAME, CSV_NAME} and ds.checksum == "sha256" and ds.url is None
     assert ds.folder == "chestxray" and "not CheXpert" in ds.description
-    assert ds.loader_function() is load_chestxray and ds.path() == tmp_path.resolve() / "data" / "chestxray"
-    assert ds.missing() == list(ds.files)
-    mirror = tmp_path / "mirror"
-    write_chestxray(mirror)
-    (mirror / "PROVENANCE.md").write_text("fixtures")
-    (mirror / "nih_id_matches_partial.csv").write_text("fixtures")
-    assert fetch.main(["chestxray", "--mirror", str(mirror)]) == 0
-    assert ds.missing() == [] and (ds.path() / "PROVENANCE.md").is_symlink()
-    assert (ds.path() / "nih_id_matches_partial.csv").is_symlink()
+    assert ds.loader_function() is load_chestxray
     assert len(fetch.checksum_notes(ds)) == 2  # the fixtures are not the mirror's files
     x, y = ds.load("test", 8)
     assert x.shape == (3, 1, 8, 8) and y.tolist() == [0, 0, 1]
-    with pytest.raises(fetch.FetchError, match="no public download source"):
-        fetch.download(ds)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import tarfile
 import warnings
 from pathlib import Path
@@ -21,7 +20,8 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from diffcf.data import DataError, fetch, mall
+import image_fixtures as fx
+from diffcf.data import fetch, mall
 from diffcf.data.mall import (
     FRAME_DIR,
     GT_NAME,
@@ -37,11 +37,11 @@ from diffcf.data.mall import (
     read_roi,
     sample_crops,
 )
-from diffcf.data.registry import get
 
 pytestmark = [  # the last filter listed takes precedence
     pytest.mark.filterwarnings("error::UserWarning"),
     pytest.mark.filterwarnings("ignore:Mall. [0-9]+ frame.s. of the (train|test) split:UserWarning"),
+    pytest.mark.usefixtures("isolated"),
 ]
 
 TRAIN = [1, 2, 800]
@@ -58,11 +58,7 @@ FRAME1_HEADS = [(200.5, 150.0), (328.4, 150.0), (328.5, 150.0), (250.0, 100.5), 
 
 def jpeg(rng: np.random.Generator, size: tuple[int, int] = (640, 480), fmt: str = "JPEG") -> bytes:
     """A smooth random RGB image of ``size`` (width, height), encoded as ``fmt``."""
-    coarse = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
-    image = Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC)
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return buffer.getvalue()
+    return fx.image_file(rng, size, (6, 8, 3), fmt=fmt)
 
 
 def make_frames(seed: int = 0, frames=FRAMES) -> dict[int, bytes]:
@@ -93,26 +89,22 @@ def _heads(seed: int, n: int) -> tuple[np.ndarray, ...]:
     return tuple(heads)
 
 
+def members(images: dict[int, bytes]) -> dict[str, bytes]:
+    """The frames under their names in the tars (and in the data folder)."""
+    return {f"{FRAME_DIR}/seq_{i:06d}.jpg": data for i, data in images.items()}
+
+
 def write_tars(folder: Path, images: dict[int, bytes], names=(TRAIN_TAR, TEST_TAR)) -> None:
     """Frames 1-800 into the first tar, the others into the second, as the mirror packs them."""
     for name, keep in zip(names, (range(1, 801), range(801, 100000)), strict=True):
         chosen = {i: data for i, data in images.items() if i in keep}
-        if not chosen:
-            continue
-        with tarfile.open(folder / name, "w") as tar:
-            info = tarfile.TarInfo(FRAME_DIR)
-            info.type = tarfile.DIRTYPE
-            tar.addfile(info)
-            for i, data in chosen.items():
-                info = tarfile.TarInfo(f"{FRAME_DIR}/seq_{i:06d}.jpg")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
+        if chosen:
+            fx.write_tar(folder / name, members(chosen), folders=(FRAME_DIR,))
 
 
-def write_folder(folder: Path, images: dict[int, bytes]) -> None:
-    (folder / FRAME_DIR).mkdir(parents=True, exist_ok=True)
-    for i, data in images.items():
-        (folder / FRAME_DIR / f"seq_{i:06d}.jpg").write_bytes(data)
+def write_frames(folder: Path, images: dict[int, bytes]) -> None:
+    """The frames unpacked in the original layout, ``frames/seq_NNNNNN.jpg``."""
+    fx.write_folder(folder, members(images))
 
 
 def cell_array(locs: list) -> np.ndarray:
@@ -163,7 +155,7 @@ def write_roi(folder: Path, mask: np.ndarray | None = None, perspective=None, **
 def write_mall(folder: Path, layout: str = "tar", seed: int = 0, frames=FRAMES, mask=None):
     folder.mkdir(parents=True, exist_ok=True)
     images, heads = make_frames(seed, frames), make_heads(seed)
-    (write_tars if layout == "tar" else write_folder)(folder, images)
+    (write_tars if layout == "tar" else write_frames)(folder, images)
     (folder / GT_NAME).write_bytes(default_gt(seed))
     write_roi(folder, mask)
     return images, heads
@@ -175,15 +167,6 @@ def resized(data: bytes, shape=(240, 320)) -> np.ndarray:
     if shape != (480, 640):
         image = image.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
     return np.asarray(image).transpose(2, 0, 1)
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """Data root and cache in tmp_path: the real data and build/cache are never touched."""
-    monkeypatch.setenv("DIFFCF_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("DIFFCF_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("DIFFCF_PROGRESS", "0")
-    return tmp_path
 
 
 def folder_of(tmp_path: Path) -> Path:
@@ -233,16 +216,15 @@ def test_read_annotations_in_the_original_structure(tmp_path):
 
 
 def test_tar_and_folder_agree_and_the_folder_wins(tmp_path):
-    write_mall(tmp_path / "tar", "tar")
-    write_mall(tmp_path / "folder", "folder")
-    for split in ("train", "test"):
-        a = load_mall_crops(split, 16, root=tmp_path / "tar")
-        b = load_mall_crops(split, 16, root=tmp_path / "folder")
-        assert torch.equal(a.x, b.x) and torch.equal(a.count, b.count) and torch.equal(a.corner, b.corner)
+    def load(split, root):
+        crops = load_mall_crops(split, 16, root=root)
+        return crops.x, crops.count, crops.corner
+
+    fx.assert_layouts_agree(tmp_path, write_mall, load)
     both = tmp_path / "both"
     write_mall(both, "tar", seed=0)
     other = make_frames(seed=1)
-    write_folder(both, other)
+    write_frames(both, other)
     frames = load_mall_frames("test", root=both)
     assert np.array_equal(frames.frames[0].numpy(), resized(other[801]))
 
@@ -344,14 +326,7 @@ def test_cache_is_reused_and_rebuilt_when_a_source_changes(tmp_path, monkeypatch
     first = load_mall_frames("test", 16)
     cache = tmp_path / "cache" / "mall_test_16_128.pt"
     assert cache.is_file() and sorted(p.name for p in cache.parent.iterdir()) == [cache.name]
-    decode = mall._decode
-    calls = []
-
-    def counting(*args):
-        calls.append(args)
-        return decode(*args)
-
-    monkeypatch.setattr(mall, "_decode", counting)
+    calls = fx.count_calls(monkeypatch, mall)
     again = load_mall_frames("test", 16)
     assert calls == [] and torch.equal(first.frames, again.frames)
     # the annotations are read at every load, never cached
@@ -383,31 +358,20 @@ def test_cache_is_reused_and_rebuilt_when_a_source_changes(tmp_path, monkeypatch
 def test_unpacked_folder_cache_notices_a_changed_frame(tmp_path):
     folder = folder_of(tmp_path)
     write_mall(folder, "folder")
-    first = load_mall_frames("train", 8)
-    path = folder / FRAME_DIR / "seq_000002.jpg"
-    path.write_bytes(make_frames(seed=5, frames=[2])[2])
-    os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))
-    second = load_mall_frames("train", 8)
-    assert torch.equal(second.frames[0], first.frames[0])
-    assert not torch.equal(second.frames[1], first.frames[1])
+    fx.assert_change_noticed(lambda: load_mall_frames("train", 8).frames,
+                             folder / FRAME_DIR / "seq_000002.jpg", make_frames(seed=5, frames=[2])[2])
 
 
 def test_unwritable_cache_still_loads(tmp_path, monkeypatch):
     write_mall(folder_of(tmp_path))
-    (tmp_path / "blocked").write_text("a file where the cache folder should be")
-    monkeypatch.setenv("DIFFCF_CACHE", str(tmp_path / "blocked"))
-    with pytest.warns(UserWarning, match="cannot write the cache"):
-        x, count = load_mall("test", 8)
+    x, count = fx.load_without_cache(tmp_path, monkeypatch, lambda: load_mall("test", 8))
     assert x.shape == (8, 3, 8, 8) and count.shape == (8,)
 
 
 # ---- every error names the file and `make data` ---------------------------------------------------
 
 def expect_error(pattern: str, split: str = "train", **kwargs) -> str:
-    with pytest.raises(DataError, match=pattern) as info:
-        load_mall(split, 8, **kwargs)
-    assert "make data" in str(info.value)
-    return str(info.value)
+    return fx.expect_data_error(lambda: load_mall(split, 8, **kwargs), pattern)
 
 
 def test_missing_files(tmp_path):
@@ -518,7 +482,7 @@ def test_unreadable_or_wrong_frames(tmp_path, layout):
     (folder / GT_NAME).write_bytes(default_gt(0))
     write_roi(folder)
     place = (lambda imgs: write_tars(folder, imgs)) if layout == "tar" else \
-        (lambda imgs: write_folder(folder, imgs))
+        (lambda imgs: write_frames(folder, imgs))
     where = (rf"{TRAIN_TAR}:" if layout == "tar" else "") + rf"{FRAME_DIR}/seq_000002\.jpg"
     place({**images, 2: images[2][:2000]})
     expect_error(rf"{where}: cannot be decoded \(.*\); expected a readable JPEG frame")
@@ -553,18 +517,9 @@ def test_bad_arguments(tmp_path):
 
 
 def test_registry_entry_and_fetch(tmp_path):
-    ds = get("mall")
+    ds = fx.fetched_from_mirror(tmp_path, "mall", write_mall, extras=("PROVENANCE.md", "readme.txt"))
     assert set(ds.files) == {TRAIN_TAR, TEST_TAR, GT_NAME, ROI_NAME} and ds.checksum == "sha256"
     assert ds.url is None and ds.loader_function() is load_mall
-    assert ds.path() == tmp_path.resolve() / "data" / "mall" and ds.missing() == list(ds.files)
-    mirror = tmp_path / "mirror"
-    write_mall(mirror)
-    (mirror / "PROVENANCE.md").write_text("fixtures")
-    (mirror / "readme.txt").write_text("fixtures")
-    assert fetch.main(["mall", "--mirror", str(mirror)]) == 0
-    assert ds.missing() == [] and (ds.path() / "readme.txt").is_symlink()
     assert len(fetch.checksum_notes(ds)) == 4  # the fixtures are not the mirror's files
     x, count = ds.load("test", 8)
     assert x.shape == (8, 3, 8, 8) and count.shape == (8,)
-    with pytest.raises(fetch.FetchError, match="no public download source"):
-        fetch.download(ds)

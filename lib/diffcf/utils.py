@@ -15,6 +15,7 @@ import os
 import random
 import tempfile
 from collections.abc import Callable
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,19 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def check_int(value: object, name: str, low: int, high: int | None = None, why: str = "",
+              high_name: str = "") -> int:
+    """``value`` as an int if it is an integer (a numpy one too, not a bool) from ``low`` to ``high``
+    (``None``: no upper bound); else a ValueError that names the argument ``name``, the range (the
+    upper end as ``high_name=high`` if named) and ``why``."""
+    if isinstance(value, Integral) and not isinstance(value, bool) and low <= value \
+            and (high is None or value <= high):
+        return int(value)
+    upper = f"{high_name}={high}" if high_name else str(high)
+    bound = f">= {low}" if high is None else f"from {low} to {upper}"
+    raise ValueError(f"{name} must be an integer {bound}{f' ({why})' if why else ''}, got {value!r}")
 
 
 def project_root() -> Path:
