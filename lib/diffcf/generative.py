@@ -1,7 +1,7 @@
 """The one interface every generator ``g`` offers to the search and to the geometry code.
 
 - ``encode(x) -> z``: for a flow, the exact inverse ``g⁻¹``; for a VAE, the encoder mean; for a GAN,
-  an inversion (later notebooks).
+  an inversion (:mod:`diffcf.inversion`, :class:`~diffcf.inversion.InvertedGAN`).
 - ``decode(z) -> x``: the generator ``g: Z → X``.
 
 Latents are flat ``(batch, d)`` tensors behind this interface; image flows flatten their multi-scale

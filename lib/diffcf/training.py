@@ -1,11 +1,13 @@
 """The one training loop of the project: Adam, warm-up and cosine decay, a tqdm bar, stages, DDP.
 
-Every recipe in :mod:`diffcf.recipes` trains through :func:`fit`. Small models train in one call.
-Models that need more than one sitting train in **stages** (:class:`Stage`): a stage starts at a
-given step with the optimiser state of the previous one (or a fresh Adam and a short warm-up when
-that state is lost), runs for a number of steps or minutes, and hands back the step it reached; the
-learning-rate schedule is a function of the global step, so stages add up to the same schedule as
-one long run. Resumable state is saved every few minutes, so an interrupted stage loses little.
+Every recipe in :mod:`diffcf.recipes` trains through :func:`fit`, except the GANs, whose two
+alternating optimisers train through :func:`fit_gan` (the same stages, schedule and DDP). Small
+models train in one call. Models that need more than one sitting train in **stages**
+(:class:`Stage`): a stage starts at a given step with the optimiser state of the previous one (or a
+fresh Adam and a short warm-up when that state is lost), runs for a number of steps or minutes, and
+hands back the step it reached; the learning-rate schedule is a function of the global step, so
+stages add up to the same schedule as one long run. Resumable state is saved every few minutes, so
+an interrupted stage loses little.
 
 **Distributed data parallel.** Started by ``torchrun --nproc_per_node=N``, :func:`init_distributed`
 joins the process group (gloo on CPU, nccl on GPU) and :func:`fit` wraps the model in
@@ -170,6 +172,124 @@ def fit(
         stage.save(model, opt.state_dict(), stage.step)
     model.eval()
     return stage.history
+
+
+def fit_gan(
+    gan: nn.Module,
+    batches: Iterator[tuple[Tensor, ...]],
+    steps: int,
+    lr: float = 2e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    seed: int = 0,
+    desc: str = "train GAN",
+    progress: bool = True,
+    stage: Stage | None = None,
+) -> list[float]:
+    """The adversarial counterpart of :func:`fit`: for each batch of real images ``x`` (the first
+    element of each item of ``batches``) and latents ``z ~ N(0, I)``, one Adam step of the
+    discriminator ``D``, then one of the generator ``g``, with the non-saturating loss of
+    Goodfellow et al. (2014), as the dcGAN recipe (Radford et al., 2016) trains::
+
+        D: softplus(−D(x)) + softplus(D(g(z)))        g: softplus(−D(g(z)))
+
+    ``gan`` holds ``generator``, ``discriminator`` and ``nz``. Learning rates follow
+    :func:`learning_rate` of the global step (cosine decay, warm-up after a lost optimiser) for both.
+    Returns the discriminator's loss every 50th step.
+
+    Stages work as in :func:`fit`; the optimiser state a stage saves and restores is
+    ``{"generator": ..., "discriminator": ...}``, the two Adams' state dicts. Under ``torchrun``
+    every rank draws its own batches and latents (``seed`` plus the rank), gradients are averaged
+    with ``all_reduce`` after each backward pass (not by the DDP wrapper, which expects one forward
+    pass per backward pass: the discriminator runs on real and on generated images), and weights
+    and batch-norm statistics are broadcast from rank 0 at the start and, for the statistics, at
+    the end.
+    """
+    stage = stage if stage is not None else Stage()
+    g, d = gan.generator, gan.discriminator
+    device = next(gan.parameters()).device
+    _broadcast_from_rank0(gan, buffers_only=False)
+    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=betas)
+    if stage.optimizer_state is not None:
+        opt_g.load_state_dict(stage.optimizer_state["generator"])
+        opt_d.load_state_dict(stage.optimizer_state["discriminator"])
+    warmup_from = stage.start_step
+    end = steps if stage.max_steps is None else min(steps, stage.start_step + stage.max_steps)
+    gen = torch.Generator().manual_seed(seed + 1_000_003 * rank() + stage.start_step)
+    gan.train()
+    is_main = rank() == 0
+    softplus = nn.functional.softplus
+    state = lambda: {"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()}
+    start = last_save = time.perf_counter()
+    bar = progress_bar(steps, desc, show=progress and is_main, initial=stage.start_step)
+    step = stage.start_step
+    for step in range(stage.start_step, end):
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, steps, lr, stage.warmup_steps, warmup_from)
+        x = next(batches)[0]
+        z = torch.randn(len(x), gan.nz, generator=gen).to(device)
+        fake = g(z)
+        d_loss = softplus(-d(x)).mean() + softplus(d(fake.detach())).mean()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        _average_gradients(d)
+        opt_d.step()
+        g_loss = softplus(-d(fake)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        _average_gradients(g)
+        opt_g.step()
+        if step % 50 == 0 or step == end - 1:
+            d_value, g_value = d_loss.item(), g_loss.item()
+            if not (math.isfinite(d_value) and math.isfinite(g_value)):
+                raise FloatingPointError(f"{desc}: losses became D {d_value}, g {g_value} at step {step}")
+            stage.history.append(d_value)
+            if bar is not None:
+                bar.update(step + 1 - bar.n)
+                bar.set_postfix(d_loss=f"{d_value:.3f}", g_loss=f"{g_value:.3f}")
+        now = time.perf_counter()
+        out_of_time = stage.max_seconds is not None and now - start > stage.max_seconds
+        if stage.max_seconds is not None and step % 10 == 0 and _any_rank(out_of_time, device):
+            step += 1
+            break
+        if stage.save is not None and is_main and now - last_save > stage.save_every_seconds:
+            stage.save(gan, state(), step + 1)
+            last_save = now
+    else:
+        step = end
+    if bar is not None:
+        bar.update(step - bar.n)
+    close_bar(bar)
+    stage.step, stage.seconds, stage.threads = step, time.perf_counter() - start, torch.get_num_threads()
+    if dist.is_initialized():
+        _broadcast_from_rank0(gan, buffers_only=True)
+        check_ranks_agree(gan)
+    if stage.save is not None and is_main:
+        stage.save(gan, state(), stage.step)
+    gan.eval()
+    return stage.history
+
+
+def _average_gradients(model: nn.Module) -> None:
+    """Average the gradients of ``model`` over the ranks (nothing without torchrun)."""
+    if not dist.is_initialized():
+        return
+    world = dist.get_world_size()
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad.div_(world)
+
+
+def _broadcast_from_rank0(model: nn.Module, buffers_only: bool) -> None:
+    """Give every rank rank 0's buffers (and parameters unless ``buffers_only``), as DDP does."""
+    if not dist.is_initialized():
+        return
+    tensors = [*model.buffers()] if buffers_only else [*model.parameters(), *model.buffers()]
+    with torch.no_grad():
+        for t in tensors:
+            dist.broadcast(t.data, 0)
 
 
 def _any_rank(flag: bool, device: torch.device) -> bool:

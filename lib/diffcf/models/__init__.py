@@ -6,7 +6,10 @@ Generators ``g`` (``encode(x) -> z``, ``decode(z) -> x``, see :mod:`diffcf.gener
   log-det), for the helix;
 - :mod:`diffcf.models.multiscale`: the multi-scale Glow for images (actnorm, invertible 1×1
   convolution, affine coupling, learned split prior; any number of scales), for MNIST, the shapes
-  and CelebA (5-bit faces).
+  and CelebA (5-bit faces);
+- :mod:`diffcf.models.vae` and :mod:`diffcf.models.gan`: the *approximately* diffeomorphic
+  generators of notebook 07, the conv VAE (``encode`` = posterior mean) and the dcGAN (``encode`` =
+  GAN inversion, :mod:`diffcf.inversion`), with the learned encoder that starts the inversion.
 
 Classifiers and oracles:
 
@@ -16,7 +19,7 @@ Classifiers and oracles:
 - :mod:`diffcf.models.oracles`: the models that judge a counterfactual: the SVM oracles and the
   per-class autoencoders of IM1.
 
-VAE, GAN and U-Net modules will join here as further generators. Checkpoints are state dicts, so
-moving a class between modules does not break them; the named models are built and loaded by
-:mod:`diffcf.zoo` (recipes in :mod:`diffcf.recipes`).
+The U-Net regressor will join here. Checkpoints are state dicts, so moving a class between modules
+does not break them; the named models are built and loaded by :mod:`diffcf.zoo` (recipes in
+:mod:`diffcf.recipes`).
 """
