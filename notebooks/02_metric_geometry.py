@@ -21,7 +21,9 @@
 n_points = 200  # helix points at which the metric is examined
 n_lambdas = 11  # step sizes λ for the first-order check, log-spaced in [1e-6, 1e-1]
 n_mnist_images = 100  # test images at which the 784 x 784 metric is computed
+flow = "mnist_flow"  # the zoo's MNIST flow for section 5 ("mnist_flow_wide": the larger one)
 seed = 0
+device = "auto"  # for the MNIST section: "cpu", "cuda", or "auto" (CUDA when torch sees one)
 
 # %%
 import copy
@@ -39,7 +41,7 @@ from diffcf.geometry import (
     subspace_share,
 )
 from diffcf.plotting import COLORS, helix_axes, metric_spectrum_figure, parallelepiped
-from diffcf.utils import save_figure, save_results
+from diffcf.utils import get_device, save_figure, save_results
 
 STEM = "02_metric_geometry"
 gen = seed_everything(seed)
@@ -211,9 +213,10 @@ print(f"median share along the manifold, Z-step:     {onmanifold_share_z.median(
 from diffcf.data.mnist import load_dataset
 from diffcf.evaluate import predict
 
-x_img = load_dataset("mnist", "test")[0][:n_mnist_images]
-g_img = zoo.frozen(zoo.load_or_train("mnist_flow"))
-f_img = zoo.frozen(zoo.load_or_train("mnist_classifier"))
+device = get_device(device)  # the helix sections above are small enough for the CPU
+x_img = load_dataset("mnist", "test")[0][:n_mnist_images].to(device)
+g_img = zoo.frozen(zoo.load_or_train(flow, device=device))
+f_img = zoo.frozen(zoo.load_or_train("mnist_classifier", device=device))
 gamma_img, J_img = induced_inverse_metric(g_img, x_img, mode="rev", chunk_size=1, row_chunk=196)
 ev_img, U_img = metric_spectrum(J_img)
 cum = ev_img.cumsum(1) / ev_img.sum(1, keepdim=True)

@@ -14,8 +14,8 @@
 # found in one batched run per space, then every quantitative check of the paper side by side, and
 # (beyond the paper) the source → target matrix of oracle agreement for all 90 class pairs.
 #
-# **Runtime.** About 4–5½ minutes on a 2-core CPU with the shipped checkpoints (default: 200 images
-# for 4 → 9 and 180 for the 10 × 10 study); the full run (`notebooks/params/full.yaml`: all test 4s,
+# **Runtime.** About 5½–6 minutes on a 2-core CPU with the shipped checkpoints (default: 200 images
+# for 4 → 9, 90 for the 10 × 10 study, 50 searched again with normalised steps); the full run (`notebooks/params/full.yaml`: all test 4s,
 # 10 images per pair, the paper's 2000 Z-steps) wants a GPU.
 #
 # **Data.** Real MNIST from `$DIFFCF_DATA/mnist` (IDX `.gz` files; `make data`). The copy used in
@@ -30,8 +30,12 @@ confidence = 0.99  # Λ
 lr_z, max_steps_z = 5e-2, 1000  # Adam in Z (paper's code: 5e-2, 2000 steps; full.yaml uses 2000)
 lr_x, max_steps_x = 5e-3, 2000  # Adam in X (paper's code: 5e-4; alike adversarials, ~20x fewer steps)
 k_neighbours = 10  # k-NN check (paper: 10)
-n_per_pair = 2  # images per (source, target) pair for the 10 x 10 matrix
+n_per_pair = 1  # images per (source, target) pair for the 10 x 10 matrix (full.yaml: 10)
+n_normalized = 50  # the first images of the 4 -> 9 study searched again with §III's plain ascent
+step_z_normalized, step_x_normalized = 0.5, 0.05  # its step length in Z / in X (L2)
+flow = "mnist_flow"  # the zoo's MNIST flow; "mnist_flow_wide" is the larger one in staged training
 seed = 0
+device = "auto"  # "cpu", "cuda", or "auto": CUDA when torch sees one
 
 # %%
 import matplotlib.pyplot as plt
@@ -54,10 +58,11 @@ from diffcf.evaluate import (
 from diffcf.generative import reconstruction_error
 from diffcf.plotting import distance_histograms, image_rows, share_bars
 from diffcf.search import ClassTarget, counterfactual_search
-from diffcf.utils import save_figure, save_results
+from diffcf.utils import get_device, save_figure, save_results
 
 STEM = "03_mnist"
 gen = seed_everything(seed)
+device = get_device(device)
 
 # %% [markdown]
 # ## 1. Data and models
@@ -69,22 +74,24 @@ gen = seed_everything(seed)
 # |---|---|---|
 # | `f`: CNN classifier | the model being explained | 99% test accuracy |
 # | `g`: multi-scale flow (Glow-style) | the generator, $z = g^{-1}(x)$ exactly | RealNVP |
-# | SVM on pixels | independent **oracle** (Fig. 11) | 92% |
+# | linear SVM on pixels | independent **oracle** (Fig. 11) | 92% |
+# | RBF-kernel SVM on pixels | a second, non-linear oracle | — |
 # | ten autoencoders | one per class, for **IM1** (Table I) | — |
+#
+# Everything runs on `device` (CUDA when torch sees one, else the CPU).
 
 # %%
-x_train, y_train = load_dataset("mnist", "train")
-x_test, y_test = load_dataset("mnist", "test")
-f = zoo.frozen(zoo.load_or_train("mnist_classifier"))
-g = zoo.frozen(zoo.load_or_train("mnist_flow"))
-svm = zoo.frozen(zoo.load_or_train("mnist_svm"))
-aes = zoo.frozen(zoo.load_or_train("mnist_autoencoders"))
+x_train, y_train = (t.to(device) for t in load_dataset("mnist", "train"))
+x_test, y_test = (t.to(device) for t in load_dataset("mnist", "test"))
+f, g, svm, svm_rbf, aes = (zoo.frozen(zoo.load_or_train(name, device=device)) for name in (
+    "mnist_classifier", flow, "mnist_svm", "mnist_svm_rbf", "mnist_autoencoders"))
 
 # %%
 pred_test = predict(f, x_test)
 classifier_accuracy = (pred_test == y_test).float().mean().item()
 svm_accuracy = (predict(svm, x_test) == y_test).float().mean().item()
-bits_sample = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(seed))[:2000]
+rbf_svm_accuracy = (predict(svm_rbf, x_test) == y_test).float().mean().item()
+bits_sample = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(seed))[:2000].to(device)
 with torch.no_grad():
     flow_bits_per_dim = g.bits_per_dim(x_test[bits_sample], generator=torch.Generator().manual_seed(seed)).mean().item()
 round_trip = reconstruction_error(g, x_test[:500]).max().item()
@@ -95,9 +102,11 @@ print(f"round trip max |g(g^-1(x))-x| < 1e-4: {round_trip < 1e-4}")
 
 # %%
 paper.compare(STEM, {"classifier_accuracy": classifier_accuracy, "svm_accuracy": svm_accuracy,
-                     "flow_bits_per_dim": flow_bits_per_dim, "flow_roundtrip_max_abs_error": round_trip})
-flow_entry = zoo.manifest_entry("mnist_flow")
-print(f"\nhow the flow was made (manifest): {flow_entry['train_params']['steps']} steps in "
+                     "rbf_svm_accuracy": rbf_svm_accuracy, "flow_bits_per_dim": flow_bits_per_dim,
+                     "flow_roundtrip_max_abs_error": round_trip})
+flow_entry = zoo.manifest_entry(flow)
+steps_done = flow_entry.get("steps_done", flow_entry["train_params"]["steps"])
+print(f"\nhow the flow {flow} was made (manifest): {steps_done} steps in "
       f"{flow_entry['train_seconds'] / 60:.0f} min on {flow_entry['device']}; over all 10 000 test "
       f"images: {flow_entry['metrics']}")
 
@@ -108,9 +117,10 @@ print(f"\nhow the flow was made (manifest): {flow_entry['train_params']['steps']
 # they compare directly with the literature: RealNVP reports 1.06 and Glow 1.05 on MNIST with far
 # larger models and long GPU training. Ours is a small two-scale Glow (6 + 8 steps, coupling
 # networks of width 64 and 96, Glow's learned prior for the split-off half) trained on one CPU
-# thread, as the manifest line above says. It reaches this project's first target of 1.5 bits/dim
-# but stays well behind the published flows. Keep that in mind below: every Z-result here is only
-# as good as this flow.
+# thread, as the manifest line above says. It misses this project's target of 1.20 bits/dim and
+# stays well behind the published flows; a larger flow, `mnist_flow_wide` (8 + 8 steps, width 128),
+# is in staged training (its manifest entry lists every stage so far) and takes this one's place
+# once it reaches 1.20. Keep that in mind below: every Z-result here is only as good as this flow.
 #
 # The round trip above is measured on 500 test images; the manifest's maximum over all 10 000 is
 # larger, from a single image: the inverse of the logit pre-processing amplifies rounding error for
@@ -168,9 +178,9 @@ print(f"the same share at T = 1.0: {confident_share(f, samples[1.0]):.2f}")
 # %%
 is_source = (y_test == source) & (pred_test == source)
 x = x_test[is_source][:n_images]
-idx_pair, src_pair, tgt_pair = pair_study(y_test, pred_test, n_per_pair)
+idx_pair, src_pair, tgt_pair = (t.to(device) for t in pair_study(y_test, pred_test, n_per_pair))
 x_all = torch.cat([x, x_test[idx_pair]])
-targets_all = ClassTarget(torch.cat([torch.full((len(x),), target), tgt_pair]), confidence)
+targets_all = ClassTarget(torch.cat([torch.full((len(x),), target, device=device), tgt_pair]), confidence)
 runs = {
     "z": counterfactual_search(f, x_all, targets_all, space="z", g=g, lr=lr_z, max_steps=max_steps_z,
                                bounds=(0.0, 1.0), progress=True),
@@ -219,22 +229,29 @@ plt.show()
 #
 # ## 3. Do independent judges agree? Oracle (Fig. 11) and nearest neighbours (Fig. 13)
 #
-# An **oracle** is a second classifier trained independently (here a linear SVM on pixels). If a
-# modified image really shows a 9, the oracle should say 9 too. The **k-NN** check asks which labels
-# the $k = 10$ nearest training images (Euclidean, in pixel space) carry.
+# An **oracle** is a second classifier trained independently (the paper's: an SVM on pixels, 92%
+# accurate; a linear one matches that). If a modified image really shows a 9, the oracle should say 9
+# too. Beside it, an SVM with an RBF kernel (96% accurate), which the paper does not use: a
+# non-linear judge that pixel noise moves less easily. The **k-NN** check asks which labels the
+# $k = 10$ nearest training images (Euclidean, in pixel space) carry.
 
 # %%
 ok_z, ok_x = z_cf.success, x_adv_run.success
 oracle_target_share_original = oracle_target_share(svm, x, target)
 oracle_target_share_z = oracle_target_share(svm, x_cf[ok_z], target)
 oracle_target_share_x = oracle_target_share(svm, x_adv[ok_x], target)
+rbf_oracle_target_share_original = oracle_target_share(svm_rbf, x, target)
+rbf_oracle_target_share_z = oracle_target_share(svm_rbf, x_cf[ok_z], target)
+rbf_oracle_target_share_x = oracle_target_share(svm_rbf, x_adv[ok_x], target)
 knn_target_share_z = knn_target_share(x_cf[ok_z], x_train, y_train, target, k=k_neighbours)
 knn_target_share_x = knn_target_share(x_adv[ok_x], x_train, y_train, target, k=k_neighbours)
 knn_target_share_original = knn_target_share(x, x_train, y_train, target, k=k_neighbours)
 
 fig = share_bars({
-    f"SVM oracle says {target} (Fig. 11)":
+    f"linear SVM oracle says {target} (Fig. 11)":
         [oracle_target_share_original, oracle_target_share_x, oracle_target_share_z],
+    f"RBF SVM oracle says {target}":
+        [rbf_oracle_target_share_original, rbf_oracle_target_share_x, rbf_oracle_target_share_z],
     f"{k_neighbours}-NN labels that are {target} (Fig. 13)":
         [knn_target_share_original, knn_target_share_x, knn_target_share_z],
 })
@@ -242,9 +259,83 @@ save_figure(fig, STEM, "fig11_fig13_oracle_knn")
 plt.show()
 
 # %%
-print(f"oracle target share  original {oracle_target_share_original:.2f}  X {oracle_target_share_x:.2f}  Z {oracle_target_share_z:.2f}")
-print(f"k-NN target share    original {knn_target_share_original:.2f}  X {knn_target_share_x:.2f}  Z {knn_target_share_z:.2f}")
+print(f"linear SVM target share  original {oracle_target_share_original:.2f}  X {oracle_target_share_x:.2f}  Z {oracle_target_share_z:.2f}")
+print(f"RBF SVM target share     original {rbf_oracle_target_share_original:.2f}  X {rbf_oracle_target_share_x:.2f}  Z {rbf_oracle_target_share_z:.2f}")
+print(f"k-NN target share        original {knn_target_share_original:.2f}  X {knn_target_share_x:.2f}  Z {knn_target_share_z:.2f}")
 
+
+# %% [markdown]
+# ### Adam, or §III's plain ascent with a normalised step?
+#
+# The paper's theory (§III) analyses plain gradient ascent, $z \leftarrow z + \lambda\,
+# \partial (f\circ g)_t/\partial z$; its experiments, like this notebook, use Adam. The two differ
+# in more than speed: Adam divides each coordinate's gradient by its own running scale, so its first
+# steps are close to $\lambda\,\mathrm{sign}(\nabla)$, a move of the same size in *every* pixel (in
+# X) or latent coordinate (in Z), whatever the geometry says. With `step="normalized"` the search
+# takes instead $v \leftarrow v + \lambda\, \nabla / \lVert\nabla\rVert$, steps of exactly
+# length $\lambda$ along the gradient (of $\log f_t$, whose direction is that of $f_t$). Below, the
+# first `n_normalized` images of the 4 → 9 study are searched again that way, in both spaces, and
+# judged like the Adam results of the same images. The step lengths (0.5 in Z, 0.05 in X) were
+# chosen with `benchmarks/mnist_oracle_gap.py --n 50 --normalized 0.5 1 2 --normalized-x 0.05 0.2`
+# (its table is at the end): longer Z-steps fail more often and end less typical for the flow.
+
+# %%
+def judge(run, rows):
+    """Success, median steps and the three judges' target shares of ``run`` on source rows ``rows``."""
+    ok = run.success
+    images, sources = run.x[ok], x[rows][ok]
+    return {"success": ok.float().mean().item(), "median steps": run.steps.median().item(),
+            "linear SVM: 9": oracle_target_share(svm, images, target),
+            "RBF SVM: 9": oracle_target_share(svm_rbf, images, target),
+            f"{k_neighbours}-NN: 9": knn_target_share(images, x_train, y_train, target, k=k_neighbours),
+            "L2 in X": l2_to_source(images, sources).mean().item()}
+
+
+rows_n = slice(0, n_normalized)
+normalized = {space: counterfactual_search(
+    f, x[rows_n], ClassTarget(target, confidence), space=space, g=g, bounds=(0.0, 1.0), progress=True,
+    lr=step_z_normalized if space == "z" else step_x_normalized, step="normalized",
+    max_steps=max_steps_z if space == "z" else max_steps_x) for space in ("z", "x")}
+search_table = {"Z, Adam": judge(z_cf.subset(rows_n), rows_n),
+                "Z, normalised": judge(normalized["z"], rows_n),
+                "X, Adam": judge(x_adv_run.subset(rows_n), rows_n),
+                "X, normalised": judge(normalized["x"], rows_n)}
+
+# %%
+print(f"the first {len(x[rows_n])} images of the 4 -> 9 study; shares of the successful searches")
+print(f"{'':16s}" + "".join(f"{c:>15s}" for c in search_table["Z, Adam"]))
+for name, row in search_table.items():
+    print(f"{name:16s}" + "".join(f"{v:15.2f}" for v in row.values()))
+
+# %%
+fig = image_rows({"$x$": x[:cols], "Z, Adam": x_cf[:cols], "Z, normalised": normalized["z"].x[:cols],
+                  "X, Adam": x_adv[:cols], "X, normalised": normalized["x"].x[:cols]})
+fig.suptitle("The same images, searched with Adam and with §III's normalised steps", y=0.95)
+save_figure(fig, STEM, "adam_vs_normalized")
+plt.show()
+
+
+# %% [markdown]
+# What the table shows: in **X** the update rule matters for one judge. Adam's sign-like steps
+# spread the same small change over every pixel (the haze of the "X, Adam" row), which is exactly
+# the perturbation that moves a *linear* model on pixels most (the argument of Goodfellow et al. for
+# why adversarial examples transfer to linear models); normalised steps follow the gradient,
+# concentrate the change along the strokes (the "X, normalised" row has almost no haze), and the
+# linear SVM says 9 three times less often. The RBF SVM and the nearest neighbours, which Adam's
+# adversarials did not fool, stay where they were. In **Z** the two rules end at similar
+# counterfactuals for every judge (within the ±6 points that 50 images allow); the normalised steps
+# get there in half the steps, at a smaller pixel distance, and (per the benchmark) at points the
+# flow finds far more typical. In the grid, the normalised Z-row draws cleaner strokes in several
+# columns (the first, second, fifth and last close or bend the top toward a 9), but the fragments of
+# the third, fourth and seventh column are there in both rows: the flow, not the optimiser, makes
+# them. With normalised steps in both spaces the linear SVM sides with the counterfactuals, by
+# 14 points on these 50 images, still short of the paper's clear lead.
+#
+# So part of the failed linear-oracle check of this notebook is a property of Adam in *X*, not of
+# the counterfactuals. This notebook keeps the paper's Adam in both spaces for its main study, the
+# one Fig. 8 and all checks use, because the alternative is not better on the oracle *and* the
+# k-NN in Z (the issue's rule for changing the default), and because the paper's numbers were made
+# with Adam; the table above is reported beside it.
 
 # %% [markdown]
 # ## 4. IM1: which class-specific autoencoder explains the image better? (Table I)
@@ -358,7 +449,7 @@ def show_search(index: int = 0, target_class: int = 9, space: str = "z", step: i
     with torch.no_grad():
         p = f(path[k : k + 1]).softmax(1)[0]
     fig, axes = plt.subplots(1, 3, figsize=(6, 2.2))
-    for ax, img, title in zip(axes, [x0[0, 0], path[k, 0], (path[k] - x0[0])[0].abs()],
+    for ax, img, title in zip(axes, [x0[0, 0].cpu(), path[k, 0].cpu(), (path[k] - x0[0])[0].abs().cpu()],
                               ["original", f"step {k}: p({target_class}) = {p[target_class]:.2f}", "|δ|"],
                               strict=True):
         ax.imshow(img, cmap="gray" if title != "|δ|" else "magma")
@@ -384,6 +475,7 @@ interact(show_search, index=IntSlider(first_source, 0, len(x_test) - 1), target_
 results = {key: round(float(value), 4) for key, value in {
     "classifier_accuracy": classifier_accuracy,
     "svm_accuracy": svm_accuracy,
+    "rbf_svm_accuracy": rbf_svm_accuracy,
     "flow_bits_per_dim": flow_bits_per_dim,
     "flow_sample_confident_share": flow_sample_confident_share,
     "success_rate_x": success_rate_x,
@@ -391,6 +483,8 @@ results = {key: round(float(value), 4) for key, value in {
     "oracle_target_share_original": oracle_target_share_original,
     "oracle_target_share_x": oracle_target_share_x,
     "oracle_target_share_z": oracle_target_share_z,
+    "rbf_oracle_target_share_x": rbf_oracle_target_share_x,
+    "rbf_oracle_target_share_z": rbf_oracle_target_share_z,
     "knn_target_share_x": knn_target_share_x,
     "knn_target_share_z": knn_target_share_z,
     "im1_mean_original": im1_original.mean(),
@@ -402,6 +496,10 @@ results = {key: round(float(value), 4) for key, value in {
     "l2_z_to_source_z": l2_z_to_source_z,
     "pair_matrix_oracle_mean_x": np.nanmean(matrices["x"].numpy()),
     "pair_matrix_oracle_mean_z": np.nanmean(matrices["z"].numpy()),
+    "oracle_target_share_z_normalized": search_table["Z, normalised"]["linear SVM: 9"],
+    "oracle_target_share_x_normalized": search_table["X, normalised"]["linear SVM: 9"],
+    "knn_target_share_z_normalized": search_table["Z, normalised"][f"{k_neighbours}-NN: 9"],
+    "knn_target_share_x_normalized": search_table["X, normalised"][f"{k_neighbours}-NN: 9"],
 }.items()}
 results["flow_roundtrip_max_abs_error"] = float(f"{round_trip:.2g}")
 save_results(STEM, results)
@@ -416,8 +514,8 @@ paper.check(STEM, results)
 # Read against the table above:
 #
 # - **Classifier and oracle** match the paper's accuracies.
-# - **Flow**: its test bits/dim meet this project's first target (1.5) but are well above the
-#   published RealNVP and Glow (1.06 and 1.05); the round trip is exact to float precision.
+# - **Flow**: its test bits/dim miss this project's target (1.20) and are well above the published
+#   RealNVP and Glow (1.06 and 1.05); the round trip is exact to float precision.
 # - **Success**: nearly every 4 → 9 search reaches Λ = 0.99 within this CPU profile's 1000 Z-steps
 #   (all of them with the paper's 2000, as in `full.yaml`), and every one in X; section 6 printed the
 #   same for the 10 × 10 study.
@@ -425,16 +523,19 @@ paper.check(STEM, results)
 #   source in X, counterfactuals in Z, and counterfactuals stay closer to their own source than to
 #   other 4s (Fig. 14).
 # - **k-NN** (Fig. 13) and **IM1** (Table I): counterfactuals look more like 9s than adversarials do,
-#   as in the paper; the k-NN shares differ by more than the 20 points asked for, the mean IM1 by a
-#   small margin.
+#   as in the paper; the k-NN shares differ by 23 points, short of the 25 this project asks for, the
+#   mean IM1 by a small margin.
 # - **Oracle** (Fig. 11): here we do **not** reproduce the paper. The linear SVM calls fewer
 #   counterfactuals than adversarials a 9, where the paper finds counterfactuals far ahead (this
-#   project's target: 30 points in favour of Z). Over the 90 pairs of section 6 the oracle does side
-#   with the counterfactuals, by far less than 30 points. What we measured about why is below.
-# - **Runtime**: the default run takes 4–5½ minutes on the 2-core CPU (budget: 6). Three choices
+#   project's target: 30 points in favour of Z). The RBF SVM (not in the paper) sides with the
+#   counterfactuals by 14 points; over the 90 pairs of section 6 the linear SVM does too, by 9 points
+#   (target 25). With §III's normalised steps instead of Adam the linear SVM's verdict on 4 → 9 flips
+#   to 14 points in favour of Z (section 3). What we measured about why is below.
+# - **Runtime**: the default run takes 5½–6 minutes on the 2-core CPU (budget: 6). Four choices
 #   made that possible, each measured: one batched search per space for both studies (the slow tail
 #   of the Z-searches, a median of a few dozen steps but some run to the step limit, is paid once);
-#   at most 1000 Z-steps (costs a few of the 4 → 9 successes); and an Adam step of 5e-3 in X.
+#   at most 1000 Z-steps (costs a few of the 4 → 9 successes); an Adam step of 5e-3 in X; and one
+#   image per pair in the 10 × 10 study (ten in `full.yaml`).
 #
 # ### The oracle gap, measured
 #
@@ -500,16 +601,39 @@ paper.check(STEM, results)
 # linear SVM on pixels about as often as counterfactuals convince it, and the paper's text does not
 # say enough about its oracle (kernel, training data) to rule out that its oracle differs from ours.
 #
+# The update rule is the last suspect, and the one that moved a judge (section 3's table).
+# `benchmarks/mnist_oracle_gap.py --n 50 --normalized 0.5 1 2 --normalized-x 0.05 0.2` (about 10
+# minutes) compares this notebook's Adam searches with §III's plain ascent at several step lengths,
+# on the first 50 of the 200 images (bits/dim of the results measured with the flow):
+#
+# | variant | success | median steps | linear SVM: 9 | RBF SVM: 9 | 10-NN: 9 | L2 in X | bits/dim |
+# |---|---|---|---|---|---|---|---|
+# | originals | | | 0.00 | 0.00 | 0.06 | 0 | 1.30 |
+# | Z, Adam 5e-2 (this notebook) | 0.98 | 37 | 0.20 | 0.20 | 0.31 | 5.42 | 2.30 |
+# | Z, normalised 0.5 | 0.98 | 18 | 0.22 | 0.20 | 0.30 | 4.84 | 1.44 |
+# | Z, normalised 1 | 0.94 | 12 | 0.26 | 0.23 | 0.31 | 5.53 | 1.72 |
+# | Z, normalised 2 | 0.94 | 14 | 0.49 | 0.30 | 0.34 | 6.78 | 3.83 |
+# | X, Adam 5e-3 (this notebook) | 1.00 | 47 | 0.26 | 0.04 | 0.11 | 2.80 | 49.4 |
+# | X, normalised 0.05 | 1.00 | 42 | 0.08 | 0.04 | 0.13 | 1.93 | 6.11 |
+# | X, normalised 0.2 | 1.00 | 11 | 0.10 | 0.04 | 0.13 | 2.01 | 6.37 |
+#
+# Normalised Z-steps of 0.5 find counterfactuals the flow considers almost as typical as the
+# originals (1.44 bits/dim against 2.30 with Adam), at the same judges' shares; longer steps buy a
+# higher linear-SVM share with failed searches and atypical images. In X the normalised adversarials
+# are ten times more typical than Adam's and fool the linear SVM three times less often.
+#
 # ## Summary
 #
 # - The batched engine finds counterfactuals (Z) and adversarials (X) for hundreds of images in one
 #   call each; the flow is exactly invertible, so $g(g^{-1}(x)) = x$ to float precision.
 # - Adversarials change pixels a little everywhere; counterfactuals change strokes. Distances in X and
 #   Z, nearest neighbours and IM1 all tell the two apart in the paper's direction.
-# - The linear-SVM oracle test fails (for 4 → 9 it prefers the adversarials), and neither the step
+# - The linear-SVM oracle test fails (for 4 → 9 it prefers Adam's adversarials), and neither the step
 #   size, nor the flow's quality between 1.58 and 1.36 bits/dim, nor a higher target confidence Λ
-#   changes that (the benchmark tables above); a non-linear oracle and the 90-pair study side with
-#   the counterfactuals, by far less than the target's 30 points.
+#   changes that (the benchmark tables above); the RBF oracle and the 90-pair study side with
+#   the counterfactuals, by far less than the target's 30 points. Searched with §III's normalised
+#   steps instead of Adam, the adversarials fool the linear SVM far less and the order flips in
+#   favour of the counterfactuals: part of the gap is Adam's sign-like update in X.
 #
 # ## Exercises
 #
@@ -517,5 +641,6 @@ paper.check(STEM, results)
 # 2. Run the study with `source, target = 7, 1` and `3, 8`. For which pairs do counterfactuals and
 #    adversarials differ most?
 # 3. Replace the k-NN bank by the test set (excluding each source image). Does the k-NN share change?
-# 4. Train the flow longer (`zoo.REGISTRY["mnist_flow"].train_params["steps"]`) and watch the
-#    bits/dim, the Fig. 8 grid and the oracle share improve together.
+# 4. Run this notebook with `flow = "mnist_flow_wide"` (or train it further:
+#    `python -m diffcf.zoo train mnist_flow_wide --resume --minutes 60`) and watch the
+#    bits/dim, the Fig. 8 grid and the oracle shares with this run's.

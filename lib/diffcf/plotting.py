@@ -164,7 +164,7 @@ def metric_spectrum_figure(eigenvalues: torch.Tensor, x: torch.Tensor, U: torch.
     log-log, the dimension estimate ``dim`` marked) and, for the first image, its top 7 eigen-images."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
     k_axis = np.arange(1, eigenvalues.shape[1] + 1)
-    q10, q50, q90 = (eigenvalues.quantile(q, dim=0).numpy() for q in (0.1, 0.5, 0.9))
+    q10, q50, q90 = (eigenvalues.quantile(q, dim=0).cpu().numpy() for q in (0.1, 0.5, 0.9))
     axes[0].fill_between(k_axis, q10, q90, color=COLORS["z"], alpha=0.3, label="10–90% of images")
     axes[0].plot(k_axis, q50, color=COLORS["z"], label="median")
     axes[0].axvline(dim, color="black", lw=0.8, ls="--", label=f"90% of the trace: {dim} directions")
@@ -177,7 +177,7 @@ def metric_spectrum_figure(eigenvalues: torch.Tensor, x: torch.Tensor, U: torch.
     tiles = torch.cat([x[0, 0:1] * 2 - 1] + [
         U[0, :, i].reshape(1, side, side) / U[0, :, i].abs().max() for i in range(7)
     ]).reshape(2, 4, side, side).permute(0, 2, 1, 3).reshape(2 * side, 4 * side)
-    axes[1].imshow(tiles, cmap="RdBu_r", vmin=-1, vmax=1)
+    axes[1].imshow(tiles.detach().cpu(), cmap="RdBu_r", vmin=-1, vmax=1)
     axes[1].set_title("the image and its top 7 eigen-images of $\\gamma^{-1}$", fontsize=9)
     return fig
 
@@ -210,7 +210,7 @@ def distance_histograms(dist: dict[tuple[str, str, str], torch.Tensor]):
         bins = np.geomspace(values.min().item(), values.max().item(), 60)
         for (m, space, which), d in dist.items():
             if m == metric:
-                ax.hist(d.numpy(), bins=bins, weights=np.full(len(d), 1 / max(len(d), 1)),
+                ax.hist(d.cpu().numpy(), bins=bins, weights=np.full(len(d), 1 / max(len(d), 1)),
                         histtype="step", lw=1.6, ls="-" if which == "own" else ":", color=COLORS[space],
                         label=f"{SPACE_NAMES[space]} ↔ {which}")
         ax.set(xscale="log", xlabel=f"L2 distance in {metric} (log scale)", ylabel="share of pairs")
