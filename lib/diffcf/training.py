@@ -101,6 +101,39 @@ class _Objective(nn.Module):
         return self.loss_fn(self.model, *batch)
 
 
+class _StageClock:
+    """The stage bookkeeping every training loop shares: the stage's time budget (all ranks stop at
+    the same step), periodic saves of the resumable state, and the record and save at its end."""
+
+    def __init__(self, stage: Stage, model: nn.Module, optimizer_state: Callable[[], Any]):
+        self.stage, self.model, self.optimizer_state = stage, model, optimizer_state
+        self.device = next(model.parameters()).device
+        self.is_main = rank() == 0
+        self.start = self.last_save = time.perf_counter()
+
+    def stop_after(self, step: int) -> bool:
+        """After ``step``: is the stage's time spent (asked every 10 steps)? Save when it is due."""
+        stage, now = self.stage, time.perf_counter()
+        if stage.max_seconds is not None and step % 10 == 0:
+            if _any_rank(now - self.start > stage.max_seconds, self.device):
+                return True
+        if stage.save is not None and self.is_main and now - self.last_save > stage.save_every_seconds:
+            stage.save(self.model, self.optimizer_state(), step + 1)
+            self.last_save = now
+        return False
+
+    def finish(self, step: int, bar) -> None:
+        """Close the bar, record where and how long the stage ran, save its end state."""
+        if bar is not None:
+            bar.update(step - bar.n)
+        close_bar(bar)
+        stage = self.stage
+        stage.step, stage.seconds = step, time.perf_counter() - self.start
+        stage.threads = torch.get_num_threads()
+        if stage.save is not None and self.is_main:
+            stage.save(self.model, self.optimizer_state(), step)
+
+
 def fit(
     model: nn.Module,
     batches: Iterator[tuple[Tensor, ...]],
@@ -130,10 +163,8 @@ def fit(
         opt.load_state_dict(stage.optimizer_state)
     end = steps if stage.max_steps is None else min(steps, stage.start_step + stage.max_steps)
     model.train()
-    is_main = rank() == 0
-    device = next(model.parameters()).device
-    start = last_save = time.perf_counter()
-    bar = progress_bar(steps, desc, show=progress and is_main, initial=stage.start_step)
+    clock = _StageClock(stage, model, opt.state_dict)
+    bar = progress_bar(steps, desc, show=progress and clock.is_main, initial=stage.start_step)
     step = stage.start_step
     for step in range(stage.start_step, end):
         for group in opt.param_groups:
@@ -152,24 +183,14 @@ def fit(
             if bar is not None:
                 bar.update(step + 1 - bar.n)
                 bar.set_postfix(loss=f"{value:.4f}")
-        now = time.perf_counter()
-        out_of_time = stage.max_seconds is not None and now - start > stage.max_seconds
-        if stage.max_seconds is not None and step % 10 == 0 and _any_rank(out_of_time, device):
+        if clock.stop_after(step):
             step += 1
             break
-        if stage.save is not None and is_main and now - last_save > stage.save_every_seconds:
-            stage.save(model, opt.state_dict(), step + 1)
-            last_save = now
     else:
         step = end
-    if bar is not None:
-        bar.update(step - bar.n)
-    close_bar(bar)
-    stage.step, stage.seconds, stage.threads = step, time.perf_counter() - start, torch.get_num_threads()
     if dist.is_initialized():
         check_ranks_agree(model)
-    if stage.save is not None and is_main:
-        stage.save(model, opt.state_dict(), stage.step)
+    clock.finish(step, bar)
     model.eval()
     return stage.history
 
@@ -217,11 +238,10 @@ def fit_gan(
     end = steps if stage.max_steps is None else min(steps, stage.start_step + stage.max_steps)
     gen = torch.Generator().manual_seed(seed + 1_000_003 * rank() + stage.start_step)
     gan.train()
-    is_main = rank() == 0
     softplus = nn.functional.softplus
     state = lambda: {"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()}
-    start = last_save = time.perf_counter()
-    bar = progress_bar(steps, desc, show=progress and is_main, initial=stage.start_step)
+    clock = _StageClock(stage, gan, state)
+    bar = progress_bar(steps, desc, show=progress and clock.is_main, initial=stage.start_step)
     step = stage.start_step
     for step in range(stage.start_step, end):
         for opt in (opt_g, opt_d):
@@ -248,25 +268,15 @@ def fit_gan(
             if bar is not None:
                 bar.update(step + 1 - bar.n)
                 bar.set_postfix(d_loss=f"{d_value:.3f}", g_loss=f"{g_value:.3f}")
-        now = time.perf_counter()
-        out_of_time = stage.max_seconds is not None and now - start > stage.max_seconds
-        if stage.max_seconds is not None and step % 10 == 0 and _any_rank(out_of_time, device):
+        if clock.stop_after(step):
             step += 1
             break
-        if stage.save is not None and is_main and now - last_save > stage.save_every_seconds:
-            stage.save(gan, state(), step + 1)
-            last_save = now
     else:
         step = end
-    if bar is not None:
-        bar.update(step - bar.n)
-    close_bar(bar)
-    stage.step, stage.seconds, stage.threads = step, time.perf_counter() - start, torch.get_num_threads()
     if dist.is_initialized():
         _broadcast_from_rank0(gan, buffers_only=True)
         check_ranks_agree(gan)
-    if stage.save is not None and is_main:
-        stage.save(gan, state(), stage.step)
+    clock.finish(step, bar)
     gan.eval()
     return stage.history
 
