@@ -15,7 +15,7 @@ from torch import nn
 
 from diffcf import stages, zoo
 from diffcf.generative import check_generator, reconstruction_error
-from diffcf.inversion import InvertedGAN, invert, random_start
+from diffcf.inversion import InvertedGAN, KnownLatents, invert, random_start
 from diffcf.models.classifiers import SmallCNN
 from diffcf.models.gan import GAN, DCGANDiscriminator, DCGANGenerator, GANEncoder
 from diffcf.models.vae import ConvVAE
@@ -184,6 +184,31 @@ def test_random_start_is_seeded_and_the_encoder_start_is_used():
     assert run.success.all() and (run.steps == 0).all() and torch.equal(run.z, z_star)
 
 
+def test_per_image_tolerance_stops_each_image_at_its_own_error():
+    g = tiny_generator()
+    x, _, start = known_images(g, 4, seed=5)
+    loose = invert(g, x, start=start, max_steps=300)
+    # ask each image to match another run's error: a tighter tol for half of them takes longer
+    tol = torch.where(torch.arange(4) % 2 == 0, torch.full((4,), 1e-3), torch.full((4,), 1e-4)).double()
+    run = invert(g, x, start=start, max_steps=300, tol=tol)
+    assert (run.mse < tol)[run.success].all()
+    assert torch.equal(run.steps[0::2], loose.steps[0::2])
+    assert (run.steps[1::2] > loose.steps[1::2]).all()
+    with pytest.raises(ValueError, match="per-image tol needs shape"):
+        invert(g, x, tol=torch.full((3,), 1e-3))
+    with pytest.raises(ValueError, match="must be positive"):
+        invert(g, x, tol=torch.zeros(4))
+
+
+def test_known_latents_start_a_search_where_an_inversion_ended():
+    g = tiny_generator()
+    x, z_star, _ = known_images(g, 3, seed=6)
+    known = KnownLatents(g, z_star)
+    assert torch.equal(known.encode(x), z_star) and torch.equal(known.decode(z_star), g.decode(z_star))
+    with pytest.raises(ValueError, match="batch of 3 images, got 2"):
+        known.encode(x[:2])
+
+
 def test_inversion_refuses_bad_inputs():
     g = tiny_generator()
     x, _, start = known_images(g, 2)
@@ -254,11 +279,21 @@ def tiny_recipes(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name", APPROXIMATE_MODELS)
-def test_recipes_train_on_fake_mnist(name, tiny_recipes):
+def test_recipes_train_on_fake_mnist(name, tiny_recipes, monkeypatch):
     if name == "mnist_gan_encoder":
         with pytest.raises(zoo.CheckpointError, match="no checkpoint for 'mnist_gan'"):
             stages.train(name, "cpu")
         stages.train_and_save("mnist_gan", "cpu")  # the shipped GAN it depends on
+        stages.train_and_save(name, "cpu")
+        recorded = zoo.read_manifest()[name]["trained_with"]
+        assert recorded == {"mnist_gan": zoo.read_manifest()["mnist_gan"]["sha256"]}
+        zoo.load(name)
+        gan = zoo.REGISTRY["mnist_gan"]  # a different GAN: the encoder is stale
+        monkeypatch.setitem(zoo.REGISTRY, "mnist_gan", dataclasses.replace(
+            gan, train_params={**gan.train_params, "seed": gan.train_params["seed"] + 1}))
+        stages.train_and_save("mnist_gan", "cpu")
+        with pytest.raises(zoo.CheckpointError, match="was trained for the 'mnist_gan'"):
+            zoo.load(name)
     model, metrics, stage = stages.train(name, "cpu")
     assert stage.step == 2
     assert set(metrics) == EXPECTED_METRICS[name]

@@ -15,9 +15,11 @@ from diffcf import stages, zoo
 from diffcf.data import celeba
 from diffcf.evaluate import balanced_accuracy
 from diffcf.models.classifiers import CelebAClassifier
-from diffcf.models.multiscale import MultiscaleFlow
+from diffcf.models.multiscale import MultiscaleFlow, bits_per_dim_loss
 from diffcf.models.oracles import ClassAutoencoders, ConvAutoencoder, LinearSVMOracle
 from diffcf.recipes import celeba as recipe
+from diffcf.recipes.common import train_image_flow
+from diffcf.training import Stage
 
 CELEBA_MODELS = ["celeba_classifier", "celeba_attributes", "celeba_svm", "celeba_autoencoders",
                  "celeba_flow"]
@@ -108,6 +110,11 @@ def test_five_bit_flow_refuses_images_off_its_grid():
         flow.bits_per_dim(torch.full((1, 3, 8, 8), 0.5 + 1 / 255))
     with pytest.raises(ValueError, match="expects images"):
         flow.bits_per_dim(torch.ones(1, 3, 8, 8))  # level 32 does not exist in 5 bits
+    off_grid = torch.full((2, 3, 8, 8), 0.5 + 1 / 255)
+    assert torch.isfinite(bits_per_dim_loss(flow, off_grid))  # the training loss does not wait to check
+    with pytest.raises(ValueError, match="expects images"):  # its recipe checks the data once instead
+        train_image_flow(flow, torch.device("cpu"), Stage(), off_grid, off_grid, steps=1, batch_size=2,
+                         lr=1e-3, clip_grad=1.0, seed=0, desc="flow")
     with pytest.raises(ValueError, match="n_bits must be an integer from 1 to 8"):
         MultiscaleFlow(3, 8, (1, 1), 4, n_bits=9)
     with pytest.raises(ValueError, match=r"divisible by 8 \(3 squeezes\)"):

@@ -34,10 +34,14 @@ PAPER_LR, PAPER_MAX_STEPS, PAPER_TOL = 0.1, 3000, 1e-3  # the paper's code, MNIS
 
 class ReconstructionTarget:
     """The "target" of an inversion: per image, the mean squared error of the decoded image to ``x``
-    (the loss), reached when it falls below ``tol``."""
+    (the loss), reached when it falls below ``tol`` (one number, or one per image)."""
 
-    def __init__(self, x: Tensor, tol: float = PAPER_TOL):
-        if not tol > 0:
+    def __init__(self, x: Tensor, tol: float | Tensor = PAPER_TOL):
+        if isinstance(tol, Tensor):
+            if tol.shape != (len(x),):
+                raise ValueError(f"a per-image tol needs shape ({len(x)},), got {tuple(tol.shape)}")
+            tol = tol.to(x)
+        if not bool(torch.all(torch.as_tensor(tol) > 0)):
             raise ValueError(f"tol (the MSE at which an image is inverted) must be positive, got {tol}")
         self.x, self.tol = x, tol
 
@@ -53,18 +57,22 @@ class ReconstructionTarget:
         return self.loss(x_hat) < self.tol
 
     def select(self, idx: Tensor) -> ReconstructionTarget:
-        return ReconstructionTarget(self.x[idx], self.tol)
+        return ReconstructionTarget(self.x[idx], self.tol[idx] if isinstance(self.tol, Tensor) else self.tol)
 
 
-class _StartingAt(nn.Module):
-    """The generator as the search sees it: ``encode`` hands out the given starting latents."""
+class KnownLatents(nn.Module):
+    """``generator`` with latents already found (an inversion's ``z``, or a starting point):
+    ``encode`` hands out ``z`` for the batch it was made for, ``decode`` is the generator's. Lets a
+    counterfactual search start from an inversion computed (and inspected) beforehand."""
 
-    def __init__(self, generator: nn.Module, start: Tensor):
+    def __init__(self, generator: nn.Module, z: Tensor):
         super().__init__()
-        self.generator, self.start = generator, start
+        self.generator, self.z = generator, z
 
     def encode(self, x: Tensor) -> Tensor:
-        return self.start
+        if len(x) != len(self.z):
+            raise ValueError(f"these latents belong to a batch of {len(self.z)} images, got {len(x)}")
+        return self.z
 
     def decode(self, z: Tensor) -> Tensor:
         return self.generator.decode(z)
@@ -90,12 +98,13 @@ def random_start(n: int, nz: int, seed: int = 0, like: Tensor | None = None) -> 
 
 
 def invert(generator: nn.Module, x: Tensor, start: Tensor | None = None, lr: float = PAPER_LR,
-           max_steps: int = PAPER_MAX_STEPS, tol: float = PAPER_TOL, check_every: int = 10,
+           max_steps: int = PAPER_MAX_STEPS, tol: float | Tensor = PAPER_TOL, check_every: int = 10,
            seed: int = 0, progress: bool = False) -> InversionResult:
     """Invert ``generator`` (``decode(z)``, latent size ``nz``, eval mode) at the images ``x`` in
     ``[0, 1]``: Adam with learning rate ``lr`` on ``z``, minimising ``MSE(clip(g(z), 0, 1), x)`` per
     image, from ``start`` (e.g. a learned encoder's output) or from :func:`random_start` with
-    ``seed``; each image stops at MSE < ``tol`` or after ``max_steps``. Works under
+    ``seed``; each image stops at MSE < ``tol`` (one number, or one per image: e.g. the error
+    another inversion reached, to count the steps needed to match it) or after ``max_steps``. Works under
     ``torch.no_grad()`` too (it enables gradients for ``z`` itself)."""
     if generator.training:
         raise ValueError("the generator is in training mode (batch norm would use and change batch "
@@ -110,7 +119,7 @@ def invert(generator: nn.Module, x: Tensor, start: Tensor | None = None, lr: flo
     with torch.enable_grad():
         run = counterfactual_search(
             nn.Identity(), x, ReconstructionTarget(x, tol), space="z",
-            g=_StartingAt(generator, start.detach().to(x)), lr=lr, max_steps=max_steps, bounds=(0.0, 1.0),
+            g=KnownLatents(generator, start.detach().to(x)), lr=lr, max_steps=max_steps, bounds=(0.0, 1.0),
             check_every=check_every, progress=progress,
         )
     with torch.no_grad():

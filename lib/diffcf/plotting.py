@@ -12,7 +12,8 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from diffcf.data.helix import S_RANGE, helix
 
-COLORS = {"x": "#d1495b", "z": "#00798c", "data": "#8d99ae", "class0": "#edae49", "class1": "#30638e"}
+COLORS = {"x": "#d1495b", "z": "#00798c", "data": "#8d99ae", "class0": "#edae49", "class1": "#30638e",
+          "vae": "#6a4c93", "gan": "#e07a1f"}
 
 
 def helix_axes(fig=None, position=111, title: str = "", elev: float = 18, azim: float = -60):
@@ -185,12 +186,17 @@ def metric_spectrum_figure(eigenvalues: torch.Tensor, x: torch.Tensor, U: torch.
 SPACE_NAMES = {"x": "adversarial", "z": "counterfactual"}
 
 
-def share_bars(panels: dict[str, list[float]]):
-    """Fig. 11 / 13 style bars: one panel per title, three bars (original, X, Z) with their values."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.2), squeeze=False)
-    labels = ["original", "X\nadversarial", "Z\ncounterfactual"]
+def share_bars(panels: dict[str, list[float]],
+               labels: tuple[str, ...] = ("original", "X\nadversarial", "Z\ncounterfactual"),
+               colors: tuple[str, ...] = (COLORS["data"], COLORS["x"], COLORS["z"])):
+    """Fig. 11 / 13 style bars: one panel per title, one bar per label (by default original, X, Z)
+    with its value."""
+    if len(labels) != len(colors):
+        raise ValueError(f"{len(labels)} labels but {len(colors)} colours")
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(4.6, 0.9 * len(labels) + 1.8) * len(panels), 3.2),
+                             squeeze=False)
     for ax, (title, values) in zip(axes[0], panels.items(), strict=True):
-        ax.bar(labels, values, color=[COLORS["data"], COLORS["x"], COLORS["z"]])
+        ax.bar(labels, values, color=colors)
         ax.set_ylim(0, 1.08)
         ax.set_title(title, fontsize=10)
         for i, v in enumerate(values):

@@ -163,5 +163,7 @@ def train_and_save(name: str, device: str | torch.device = "auto", plan: StagePl
         "platform": platform.platform(),
         "metrics": metrics,
     }
+    if spec.needs:
+        entry["trained_with"] = {other: manifest[other]["sha256"] for other in spec.needs}
     zoo._commit_checkpoint(name, model, entry)
     return model

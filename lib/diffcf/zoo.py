@@ -53,7 +53,9 @@ class CheckpointError(RuntimeError):
 class ModelSpec:
     """A named model: ``build(**params)`` makes it; ``train(model, device, stage=stage,
     **train_params)`` trains it in place through :func:`diffcf.training.fit` and returns its key
-    metrics. ``train_params["steps"]``, where present, is the length of the whole schedule."""
+    metrics. ``train_params["steps"]``, where present, is the length of the whole schedule.
+    ``needs``: other named models its training loads (a GAN's encoder needs that GAN); their sha256
+    is recorded in the manifest, and :func:`load` refuses the model once one of them has changed."""
 
     name: str
     build: Callable[..., nn.Module]
@@ -61,6 +63,7 @@ class ModelSpec:
     train: Callable[..., dict[str, float]]
     train_params: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    needs: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, ModelSpec] = {}
@@ -139,6 +142,12 @@ def load(name: str, device: str | torch.device = "cpu") -> nn.Module:
             f"or load_or_train({name!r}, retrain=True)"
         )
     path = _verified_path(name, entry)
+    manifest = read_manifest()
+    for other, digest in entry.get("trained_with", {}).items():
+        if manifest.get(other, {}).get("sha256") != digest:
+            raise CheckpointError(
+                f"{name!r} was trained for the {other!r} whose sha256 was {digest[:12]}…, which has "
+                f"changed since: retrain it with load_or_train({name!r}, retrain=True)")
     state = torch.load(path, map_location="cpu", weights_only=True)
     model = spec.build(**entry.get("params", spec.params))
     try:

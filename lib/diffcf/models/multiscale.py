@@ -340,25 +340,28 @@ class MultiscaleFlow(nn.Module):
         log_base = -0.5 * (z**2).sum(dim=1) - 0.5 * self.dim * math.log(2 * math.pi)
         return log_base + logdet
 
-    def levels(self, x: Tensor) -> Tensor:
+    def levels(self, x: Tensor, check: bool = True) -> Tensor:
         """The discrete values ``k ∈ {0, …, 2**n_bits − 1}`` of images ``x`` (float, same shape).
 
         ``n_bits = 8``: 8-bit images ``x = k/255`` (MNIST's files), ``k = round(255 x)``.
         ``n_bits < 8``: ``x = k / 2**n_bits``, the images :func:`diffcf.data.celeba.quantize` makes
         (CelebA, 5 bits); anything else is refused, since rounding it would silently pick levels.
+        That check waits for the device; ``check=False`` skips it, for a training loop whose data
+        were checked once before the first step (:func:`bits_per_dim_loss`).
         """
         if self.n_bits == 8:
             return torch.round(x * 255.0)
         scaled = x * 2**self.n_bits
         k = torch.round(scaled)
-        if x.numel() and (not torch.allclose(scaled, k, atol=1e-3) or float(k.min()) < 0
+        if check and x.numel() and (not torch.allclose(scaled, k, atol=1e-3) or float(k.min()) < 0
                           or float(k.max()) > 2**self.n_bits - 1):
             raise ValueError(f"a {self.n_bits}-bit flow expects images k / 2**{self.n_bits}, "
                              f"k = 0 … {2**self.n_bits - 1}: quantise them first "
                              f"(diffcf.data.celeba.quantize(x, {self.n_bits}))")
         return k
 
-    def bits_per_dim(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def bits_per_dim(self, x: Tensor, generator: torch.Generator | None = None, check: bool = True
+                     ) -> Tensor:
         """Bits per dimension of ``n_bits`` images under uniform dequantisation.
 
         With ``n = 2**n_bits`` levels ``k = levels(x)`` (8 bits: ``x = k/255``; fewer:
@@ -366,11 +369,14 @@ class MultiscaleFlow(nn.Module):
         U[0,1)`` (for fewer bits exactly :func:`diffcf.data.celeba.dequantize`); ``log p(k) ≥ log
         q(x̃) − D log n`` (the density on ``[0, n)^D`` is ``q(x̃)/n^D``), reported per sample as
         ``−(log q(x̃) − D log n)/(D ln 2)``: the convention of published MNIST numbers (8 bits)
-        and of Glow's 5-bit CelebA numbers (its ``−D log n_bins`` term).
+        and of Glow's 5-bit CelebA numbers (its ``−D log n_bins`` term). ``u`` comes from the CPU
+        ``generator`` when one is given (the same numbers on every device), else from the device's
+        own. ``check``: as in :meth:`levels`.
         """
         n = 2.0**self.n_bits
-        k = self.levels(x)
-        u = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        k = self.levels(x, check)
+        u = (torch.rand(x.shape, device=x.device, dtype=x.dtype) if generator is None
+             else torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device))
         x_deq = (k + u) / n
         log_p = self.log_prob(x_deq) - self.dim * math.log(n)
         return -log_p / (self.dim * LOG2)
@@ -385,5 +391,8 @@ class MultiscaleFlow(nn.Module):
 
 
 def bits_per_dim_loss(flow: MultiscaleFlow, x: Tensor) -> Tensor:
-    """Training loss: mean dequantised bits/dim (maximum likelihood up to constants)."""
-    return flow.bits_per_dim(x).mean()
+    """Training loss: mean dequantised bits/dim (maximum likelihood up to constants). The images'
+    levels are not checked here (that would wait for the device every step): check the training
+    set once with :meth:`MultiscaleFlow.levels` first, as :func:`~diffcf.recipes.common.train_image_flow`
+    does."""
+    return flow.bits_per_dim(x, check=False).mean()

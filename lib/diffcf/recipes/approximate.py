@@ -10,7 +10,8 @@ the conv VAE, the dcGAN and a learned encoder that starts the GAN's inversion.
   ``zoo.load("mnist_gan").generator``, inverted by :class:`~diffcf.inversion.InvertedGAN`.
 - ``mnist_gan_encoder``: :class:`~diffcf.models.gan.GANEncoder` ``x → z`` for the shipped
   ``mnist_gan`` (loaded, sha256-verified, inside the recipe: train the GAN first; retraining the GAN
-  invalidates the encoder). Its loss combines the two ways to learn an inversion:
+  invalidates the encoder: the manifest records the GAN's sha256, and
+  loading the encoder fails once it has changed). Its loss combines the two ways to learn an inversion:
   ``MSE(g(E(x)), x)`` on real training images (what the refinement measures, on the images it
   will be given) plus ``latent_weight · ‖E(g(z)) − z‖² / nz`` on generated pairs ``(g(z), z)``,
   ``z ~ N(0, I)``, which keeps ``E`` on the prior, where the generator was trained.
@@ -154,4 +155,5 @@ zoo.register(zoo.ModelSpec(
     train_params={"dataset": "mnist", "gan": "mnist_gan", "steps": 3000, "batch_size": 64, "lr": 1e-3,
                   "latent_weight": 0.05, "seed": 13, "eval_images": 64, "eval_steps": 300},
     description="learned inversion x → z of mnist_gan, the start of its refinement (notebook 07)",
+    needs=("mnist_gan",),
 ))

@@ -49,6 +49,8 @@ def train_image_flow(flow: nn.Module, device: torch.device, stage: Stage, x: Ten
     """
     from diffcf.models.multiscale import bits_per_dim_loss
 
+    for images in (x, x_test):  # the loss does not check the levels per step: check them once here
+        flow.levels(images)
     stream = ((xb,) for xb, _ in image_batches(x, torch.zeros(len(x)), per_rank(batch_size),
                                                 stream_seed(seed, stage), device, hflip=hflip))
     if stage.start_step == 0:
