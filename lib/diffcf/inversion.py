@@ -15,9 +15,11 @@ share one implementation of the batched, frozen Adam.
 
 Beyond the paper's code, the start may come from a learned encoder (``start=E(x)``, the idea of
 learned inversions such as e4e / HyperStyle; :class:`~diffcf.models.gan.GANEncoder`), then the same
-refinement. :class:`InvertedGAN` wraps a generator, an optional encoder and the inversion settings
-into a :class:`~diffcf.generative.Generator` (``encode`` = inversion, ``decode`` = ``g``) that can be
-passed as ``g`` to the counterfactual search.
+refinement. A generator whose latent is not ``N(0, I)``-distributed says where to start by a
+``default_start(n)`` method (the style-based GAN of :mod:`diffcf.models.stylegan`: the mean ``w``
+in every layer of ``W+``). :class:`InvertedGAN` wraps a generator, an optional encoder and the
+inversion settings into a :class:`~diffcf.generative.Generator` (``encode`` = inversion,
+``decode`` = ``g``) that can be passed as ``g`` to the counterfactual search.
 """
 
 from __future__ import annotations
@@ -102,17 +104,22 @@ def invert(generator: nn.Module, x: Tensor, start: Tensor | None = None, lr: flo
            seed: int = 0, progress: bool = False) -> InversionResult:
     """Invert ``generator`` (``decode(z)``, latent size ``nz``, eval mode) at the images ``x`` in
     ``[0, 1]``: Adam with learning rate ``lr`` on ``z``, minimising ``MSE(clip(g(z), 0, 1), x)`` per
-    image, from ``start`` (e.g. a learned encoder's output) or from :func:`random_start` with
-    ``seed``; each image stops at MSE < ``tol`` (one number, or one per image: e.g. the error
-    another inversion reached, to count the steps needed to match it) or after ``max_steps``. Works under
-    ``torch.no_grad()`` too (it enables gradients for ``z`` itself)."""
+    image, from ``start`` (e.g. a learned encoder's output), else from ``generator.default_start(n)``
+    where the generator defines one (a style-based GAN's ``W+``: the mean ``w`` in every layer, where
+    StyleGAN's inversions start; ``N(0, I)`` is no distribution of ``W+``), else from
+    :func:`random_start` with ``seed``; each image stops at MSE < ``tol`` (one number, or one per
+    image: e.g. the error another inversion reached, to count the steps needed to match it) or
+    after ``max_steps``. Works under ``torch.no_grad()`` too (it enables gradients for ``z``
+    itself)."""
     if generator.training:
         raise ValueError("the generator is in training mode (batch norm would use and change batch "
                          "statistics): call generator.eval() first; zoo.load returns eval-mode models")
     if not x.is_floating_point() or (x.numel() and not (float(x.min()) >= 0 and float(x.max()) <= 1)):
         raise ValueError(f"the images to invert must be floating point in [0, 1], got dtype {x.dtype}"
                          + (f" in [{float(x.min()):.4g}, {float(x.max()):.4g}]" if x.numel() else ""))
-    if start is None:
+    if start is None and hasattr(generator, "default_start"):
+        start = generator.default_start(len(x)).to(x)
+    elif start is None:
         start = random_start(len(x), generator.nz, seed, like=x)
     if start.shape[0] != x.shape[0]:
         raise ValueError(f"{start.shape[0]} starting latents for {x.shape[0]} images")
@@ -131,8 +138,9 @@ def invert(generator: nn.Module, x: Tensor, start: Tensor | None = None, lr: flo
 class InvertedGAN(nn.Module):
     """A GAN generator as a :class:`~diffcf.generative.Generator`: ``decode(z) = g(z)`` and
     ``encode(x)`` = :func:`invert` (the paper's settings by default), started at ``encoder(x)``
-    when an ``encoder`` is given, else at a seeded random ``z``. Generator and encoder are put in
-    eval mode; the random start depends on the batch (row ``i`` of a batch gets the ``i``-th draw).
+    when an ``encoder`` is given, else where :func:`invert` starts (the generator's
+    ``default_start``, or a seeded random ``z``). Generator and encoder are put in eval mode; the
+    random start depends on the batch (row ``i`` of a batch gets the ``i``-th draw).
     Pass it as ``g`` to :func:`~diffcf.search.counterfactual_search`."""
 
     def __init__(self, generator: nn.Module, encoder: nn.Module | None = None, lr: float = PAPER_LR,

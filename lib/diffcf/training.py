@@ -207,13 +207,15 @@ def fit_gan(
     stage: Stage | None = None,
 ) -> list[float]:
     """The adversarial counterpart of :func:`fit`: for each batch of real images ``x`` (the first
-    element of each item of ``batches``) and latents ``z ~ N(0, I)``, one Adam step of the
+    element of each item of ``batches``) and latents ``z ~ N(0, I_prior_dim)``, one Adam step of the
     discriminator ``D``, then one of the generator ``g``, with the non-saturating loss of
     Goodfellow et al. (2014), as the dcGAN recipe (Radford et al., 2016) trains::
 
         D: softplus(−D(x)) + softplus(D(g(z)))        g: softplus(−D(g(z)))
 
-    ``gan`` holds ``generator``, ``discriminator`` and ``nz``. Learning rates follow
+    ``gan`` holds ``generator``, ``discriminator`` and ``prior_dim``, the size of the latent ``g``
+    is trained from (a dcGAN's ``nz``; a style-based GAN's ``z``, which its mapping network takes to
+    the ``W+`` latent that ``decode`` and the inversion work in). Learning rates follow
     :func:`learning_rate` of the global step (cosine decay, warm-up after a lost optimiser) for both.
     Returns the discriminator's loss every 50th step.
 
@@ -222,8 +224,8 @@ def fit_gan(
     every rank draws its own batches and latents (``seed`` plus the rank), gradients are averaged
     with ``all_reduce`` after each backward pass (not by the DDP wrapper, which expects one forward
     pass per backward pass: the discriminator runs on real and on generated images), and weights
-    and batch-norm statistics are broadcast from rank 0 at the start and, for the statistics, at
-    the end.
+    and buffers (batch-norm statistics, a style-based GAN's mean ``w``) are broadcast from rank 0 at
+    the start and, for the buffers, at the end.
     """
     stage = stage if stage is not None else Stage()
     g, d = gan.generator, gan.discriminator
@@ -248,7 +250,7 @@ def fit_gan(
             for group in opt.param_groups:
                 group["lr"] = learning_rate(step, steps, lr, stage.warmup_steps, warmup_from)
         x = next(batches)[0]
-        z = torch.randn(len(x), gan.nz, generator=gen).to(device)
+        z = torch.randn(len(x), gan.prior_dim, generator=gen).to(device)
         fake = g(z)
         d_loss = softplus(-d(x)).mean() + softplus(d(fake.detach())).mean()
         opt_d.zero_grad(set_to_none=True)

@@ -9,7 +9,10 @@ Generators ``g`` (``encode(x) -> z``, ``decode(z) -> x``, see :mod:`diffcf.gener
   and CelebA (5-bit faces);
 - :mod:`diffcf.models.vae` and :mod:`diffcf.models.gan`: the *approximately* diffeomorphic
   generators of notebook 07, the conv VAE (``encode`` = posterior mean) and the dcGAN (``encode`` =
-  GAN inversion, :mod:`diffcf.inversion`), with the learned encoder that starts the inversion.
+  GAN inversion, :mod:`diffcf.inversion`), with the learned encoder that starts the inversion; for
+  MNIST and, at ``3×32×32``, CelebA;
+- :mod:`diffcf.models.stylegan`: a small style-based GAN (mapping network, modulated and
+  demodulated convolutions) for CelebA, whose latent is the flattened ``W+``, with an encoder to it.
 
 Classifiers and oracles:
 
