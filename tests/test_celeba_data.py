@@ -362,3 +362,14 @@ def test_registry_entry_and_fetch(tmp_path):
     assert len(fetch.checksum_notes(ds)) == 2  # the fixtures are not the mirror's files
     x, y = ds.load("test", 8)
     assert x.shape == (3, 3, 8, 8) and y.shape == (3, 40)
+
+
+def test_face_region_is_the_inner_face_and_scales_with_the_size():
+    m = celeba.face_region(32)
+    rows, cols = m.nonzero().T
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (13, 28, 10, 21)
+    assert torch.equal(m, m.flip(1))  # left-right symmetric
+    big = celeba.face_region(64)
+    assert abs(big.float().mean() - m.float().mean()) < 0.01  # the same share of the image
+    with pytest.raises(ValueError, match="size"):
+        celeba.face_region(2)

@@ -2,6 +2,8 @@ import pytest
 import torch
 
 from diffcf.evaluate import (
+    attribute_flips,
+    change_share_outside,
     im1_score,
     knn_labels,
     knn_target_share,
@@ -71,3 +73,31 @@ def test_pair_study_covers_every_pair_with_correct_images():
     assert pairs == {(s, t) for s in range(4) for t in range(4) if s != t}
     with pytest.raises(ValueError, match="class 0 has 4 correctly classified images, need 5"):
         pair_study(labels, predicted, n_per_pair=5, n_classes=4)
+
+
+def test_change_share_outside_a_region():
+    region = torch.zeros(4, 4, dtype=torch.bool)
+    region[1:3, 1:3] = True
+    src = torch.zeros(3, 2, 4, 4)
+    mod = src.clone()
+    mod[0, :, 1, 1] = 1.0  # inside only
+    mod[1, 0, 0, 0] = -2.0  # outside only (sign does not matter)
+    mod[2, 0, 1, 1], mod[2, 1, 0, 3] = 1.0, 3.0  # a quarter inside
+    share = change_share_outside(mod, src, region)
+    assert torch.allclose(share, torch.tensor([0.0, 1.0, 0.75]))
+    assert torch.isnan(change_share_outside(src, src, region)).all()  # no change: no share
+    with pytest.raises(ValueError, match="boolean mask of shape"):
+        change_share_outside(mod, src, region.float())
+    with pytest.raises(ValueError, match="shapes differ"):
+        change_share_outside(mod[:2], src, region)
+
+
+def test_attribute_flips_counts_the_other_attributes():
+    before = torch.tensor([[0, 1, 0], [1, 1, 0]])
+    after = torch.tensor([[1, 1, 1], [0, 1, 0]])
+    per_image, per_attribute = attribute_flips(before, after, exclude=0)
+    assert per_image.tolist() == [1, 0]  # the asked-for attribute 0 is not counted
+    assert per_attribute.tolist() == [0.0, 0.0, 0.5]
+    assert attribute_flips(before, after)[0].tolist() == [2, 1]
+    with pytest.raises(ValueError, match="one shape"):
+        attribute_flips(before, after[:1])

@@ -1,5 +1,6 @@
-"""Quantitative checks of counterfactuals (§IV-C): oracles, nearest neighbours, IM1, distances; and
-the balanced accuracy of classifiers on unbalanced classes.
+"""Quantitative checks of counterfactuals (§IV-C): oracles, nearest neighbours, IM1, distances; beyond
+the paper, where in the image the change happens and which other attributes flip (MNAC); and the
+balanced accuracy of classifiers on unbalanced classes.
 
 The counterfactual checks compare *modified* images (counterfactuals ``x_cf`` or adversarials
 ``x_adv``) with the target class ``t`` or with their sources; all work on whole batches.
@@ -113,6 +114,37 @@ def l2_to_pool(x_mod: Tensor, pool: Tensor, batch_size: int = 256) -> Tensor:
     pool_flat = _flat(pool)
     return torch.cat([torch.cdist(_flat(x_mod[i : i + batch_size]), pool_flat)
                       for i in range(0, len(x_mod), batch_size)])
+
+
+def change_share_outside(x_mod: Tensor, x_src: Tensor, region: Tensor) -> Tensor:
+    """Per image, the share of the change ``|x_mod − x_src|`` (summed over channels) that lies
+    *outside* ``region`` (a boolean ``(H, W)`` mask): 0 = every change inside the region, 1 = none.
+    NaN for an image that did not change at all."""
+    if x_mod.shape != x_src.shape:
+        raise ValueError(f"shapes differ: {tuple(x_mod.shape)} vs {tuple(x_src.shape)}")
+    if region.dtype != torch.bool or tuple(region.shape) != tuple(x_mod.shape[-2:]):
+        raise ValueError(f"region must be a boolean mask of shape {tuple(x_mod.shape[-2:])}, got "
+                         f"{region.dtype} {tuple(region.shape)}")
+    change = (x_mod - x_src).abs().sum(dim=1)  # (B, H, W)
+    total = change.flatten(1).sum(1)
+    outside = change[:, ~region.to(change.device)].sum(1)
+    return outside / total.where(total > 0, torch.full_like(total, float("nan")))
+
+
+def attribute_flips(before: Tensor, after: Tensor, exclude: int | None = None) -> tuple[Tensor, Tensor]:
+    """Which binary attributes changed between ``before`` and ``after`` (``(N, A)`` 0/1 predictions of
+    an attribute oracle on the originals and on their modifications), leaving out column ``exclude``
+    (the attribute the search was asked to change). Returns the number of *other* attributes that
+    flipped per image, ``(N,)``, whose mean is the MNAC of the diffusion-counterfactual literature
+    (mean number of attributes changed), and the share of images in which each attribute flipped,
+    ``(A,)`` (0 for ``exclude``)."""
+    if before.shape != after.shape or before.ndim != 2:
+        raise ValueError(f"before and after must be (N, A) predictions of one shape, got "
+                         f"{tuple(before.shape)} and {tuple(after.shape)}")
+    flipped = before != after
+    if exclude is not None:
+        flipped[:, exclude] = False
+    return flipped.sum(1), flipped.float().mean(0)
 
 
 def pair_study(labels: Tensor, predicted: Tensor, n_per_pair: int,

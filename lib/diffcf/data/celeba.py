@@ -232,6 +232,23 @@ def load_celeba(split: str = "train", size: int = 64, root: str | Path | None = 
     return x, y
 
 
+FACE_CENTRE, FACE_SEMI_AXES = (0.66, 0.5), (0.25, 0.19)  # (row, column), in units of the image side
+
+
+def face_region(size: int) -> Tensor:
+    """The inner face of a preprocessed ``size × size`` image as a boolean ``(size, size)`` mask: the
+    ellipse centred at row ``0.66·size``, column ``0.5·size`` with semi-axes ``0.25·size`` (rows) and
+    ``0.19·size`` (columns), measured on pixel centres. On the mean face at 32×32 it runs from the
+    eyebrows (row 13) to the chin (row 28) and from cheek to cheek (columns 10–21): eyes, nose,
+    mouth and skin, no hair. Notebook 04 measures how much of a change lies outside it, where
+    Blond_Hair is decided."""
+    size = check_int(size, "size", 4)
+    centre = (torch.arange(size) + 0.5) / size
+    rows = (centre[:, None] - FACE_CENTRE[0]) / FACE_SEMI_AXES[0]
+    cols = (centre[None, :] - FACE_CENTRE[1]) / FACE_SEMI_AXES[1]
+    return rows.square() + cols.square() <= 1.0
+
+
 def celeba_ids(split: str = "train", root: str | Path | None = None) -> Tensor:
     """The image numbers (``000123.jpg`` → 123) of :func:`load_celeba`'s rows for ``split``, in the
     same order (no decoding: the image list and the attribute file decide them)."""
