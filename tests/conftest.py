@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -17,6 +19,18 @@ def random_flow(dim: int = 3, n_couplings: int = 6, hidden: int = 32, dtype=torc
         for p in flow.parameters():
             p.add_(0.1 * torch.randn_like(p))
     return zoo.frozen(flow.to(dtype))
+
+
+def tiny_zoo(monkeypatch, tmp_path, params: dict[str, dict], train_params: dict[str, dict]) -> None:
+    """Checkpoints and build/ in ``tmp_path``, no progress bars, and the registered models ``params``
+    names rebuilt with those (tiny) params and their train_params updated by ``train_params[name]``."""
+    monkeypatch.setenv("DIFFCF_CHECKPOINTS", str(tmp_path / "ckpt"))
+    monkeypatch.setenv("DIFFCF_ROOT", str(tmp_path))
+    monkeypatch.setenv("DIFFCF_PROGRESS", "0")
+    for name, tiny in params.items():
+        spec = zoo.REGISTRY[name]
+        monkeypatch.setitem(zoo.REGISTRY, name, dataclasses.replace(
+            spec, params=tiny, train_params={**spec.train_params, **train_params[name]}))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import tiny_zoo
 from diffcf import stages, zoo
 from diffcf.generative import check_generator, reconstruction_error
 from diffcf.inversion import InvertedGAN, KnownLatents, invert, random_start
@@ -268,14 +269,8 @@ def tiny_recipes(tmp_path, monkeypatch):
         return torch.rand(32, 1, 28, 28, generator=gen), torch.randint(10, (32,), generator=gen)
 
     monkeypatch.setattr(approximate, "load_dataset", load)
-    monkeypatch.setenv("DIFFCF_CHECKPOINTS", str(tmp_path / "ckpt"))
-    monkeypatch.setenv("DIFFCF_ROOT", str(tmp_path))
-    monkeypatch.setenv("DIFFCF_PROGRESS", "0")
-    for name, params in TINY.items():
-        spec = zoo.REGISTRY[name]
-        train_params = {**spec.train_params, **FAST, **({} if name == "mnist_vae" else FAST_EVAL)}
-        monkeypatch.setitem(zoo.REGISTRY, name, dataclasses.replace(spec, params=params,
-                                                                     train_params=train_params))
+    tiny_zoo(monkeypatch, tmp_path, TINY,
+             {name: {**FAST, **({} if name == "mnist_vae" else FAST_EVAL)} for name in TINY})
 
 
 @pytest.mark.parametrize("name", APPROXIMATE_MODELS)

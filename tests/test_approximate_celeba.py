@@ -4,13 +4,13 @@ in W+, and the recipes (on fake faces); the registered MNIST models keep their e
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
 import torch
 from torch import nn
 
+from conftest import tiny_zoo
 from diffcf import stages, zoo
 from diffcf.generative import check_generator
 from diffcf.inversion import InvertedGAN, invert
@@ -297,14 +297,8 @@ def tiny_recipes(tmp_path, monkeypatch):
                 torch.randint(2, (32, 40), generator=gen))
 
     monkeypatch.setattr(approximate, "load_quantized", load)
-    monkeypatch.setenv("DIFFCF_CHECKPOINTS", str(tmp_path / "ckpt"))
-    monkeypatch.setenv("DIFFCF_ROOT", str(tmp_path))
-    monkeypatch.setenv("DIFFCF_PROGRESS", "0")
-    for name, params in TINY.items():
-        spec = zoo.REGISTRY[name]
-        train_params = {**spec.train_params, **FAST, **({} if name == "celeba_vae" else FAST_EVAL)}
-        monkeypatch.setitem(zoo.REGISTRY, name, dataclasses.replace(spec, params=params,
-                                                                     train_params=train_params))
+    tiny_zoo(monkeypatch, tmp_path, TINY,
+             {name: {**FAST, **({} if name == "celeba_vae" else FAST_EVAL)} for name in TINY})
 
 
 @pytest.mark.parametrize("name", CELEBA_MODELS)
