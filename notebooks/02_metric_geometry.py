@@ -38,7 +38,9 @@ from diffcf.geometry import (
     first_order_check,
     induced_inverse_metric,
     metric_spectrum,
+    metric_step,
     subspace_share,
+    trace_dimension,
 )
 from diffcf.plotting import COLORS, helix_axes, metric_spectrum_figure, parallelepiped
 from diffcf.utils import get_device, save_figure, save_results
@@ -175,7 +177,7 @@ plt.show()
 # %%
 x_req = x_pts.clone().requires_grad_(True)
 (grad_x,) = torch.autograd.grad(f(x_req)[:, 1].sum(), x_req)
-z_step = (gamma_inv @ grad_x[..., None])[..., 0]
+z_step = metric_step(gamma_inv, grad_x)
 onmanifold_share_x = subspace_share(grad_x, tangent[..., None])
 onmanifold_share_z = subspace_share(z_step, tangent[..., None])
 
@@ -219,9 +221,7 @@ g_img = zoo.frozen(zoo.load_or_train(flow, device=device))
 f_img = zoo.frozen(zoo.load_or_train("mnist_classifier", device=device))
 gamma_img, J_img = induced_inverse_metric(g_img, x_img, mode="rev", chunk_size=1, row_chunk=196)
 ev_img, U_img = metric_spectrum(J_img)
-cum = ev_img.cumsum(1) / ev_img.sum(1, keepdim=True)
-dims = (cum < 0.9).sum(1) + 1
-mnist_manifold_dim_estimate = int(dims.median())
+mnist_manifold_dim_estimate = int(trace_dimension(ev_img, 0.9).median())
 
 fig = metric_spectrum_figure(ev_img, x_img, U_img, mnist_manifold_dim_estimate)
 save_figure(fig, STEM, "fig7_right_mnist_spectrum")
@@ -240,7 +240,7 @@ x_req = x_img.clone().requires_grad_(True)
 logp = f_img(x_req).log_softmax(1).gather(1, t_img[:, None]).sum()
 (grad_img,) = torch.autograd.grad(logp, x_req)
 grad_img = grad_img.flatten(1)
-step_img = (gamma_img @ grad_img[..., None])[..., 0]
+step_img = metric_step(gamma_img, grad_img)
 top = U_img[:, :, :mnist_manifold_dim_estimate]
 mnist_onmanifold_share_x = subspace_share(grad_img, top).median().item()
 mnist_onmanifold_share_z = subspace_share(step_img, top).median().item()

@@ -51,7 +51,13 @@ from torchmetrics.functional import structural_similarity_index_measure as ssim
 from diffcf import paper, seed_everything, zoo
 from diffcf.data.mnist import load_dataset
 from diffcf.evaluate import im1_score, knn_target_share, l2_to_source, oracle_target_share, predict
-from diffcf.geometry import induced_inverse_metric, metric_spectrum, subspace_share
+from diffcf.geometry import (
+    induced_inverse_metric,
+    metric_spectrum,
+    metric_step,
+    subspace_share,
+    trace_dimension,
+)
 from diffcf.inversion import KnownLatents, invert
 from diffcf.plotting import COLORS, image_rows, share_bars
 from diffcf.search import ClassTarget, counterfactual_search
@@ -353,12 +359,11 @@ for name, g in decoders.items():
     mode = dict(mode="rev", chunk_size=1, row_chunk=196) if name == "flow" else dict(mode="fwd")
     gamma_inv, J = induced_inverse_metric(known, at, **mode)
     ev, U = metric_spectrum(J)
-    cum = ev.cumsum(1) / ev.sum(1, keepdim=True)
-    dims[name] = int(((cum < 0.9).sum(1) + 1).median())
+    dims[name] = int(trace_dimension(ev, 0.9).median())
     at_req = at.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(f(at_req).log_softmax(1)[:, target].sum(), at_req)
     grad = grad.flatten(1)
-    z_step = (gamma_inv @ grad[..., None])[..., 0]
+    z_step = metric_step(gamma_inv, grad)
     top = U[:, :, :dims[name]]
     spectra[name] = ev
     shares[name] = {"Z-step": subspace_share(z_step, top), "X-gradient": subspace_share(grad, top),

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from diffcf import zoo
+from diffcf import stages, zoo
 from diffcf.models.realnvp import RealNVP
 
 
@@ -32,6 +32,21 @@ def tiny_zoo(monkeypatch, tmp_path, params: dict[str, dict], train_params: dict[
         monkeypatch.setitem(zoo.REGISTRY, name, dataclasses.replace(
             spec, params=tiny, train_params={**spec.train_params, **train_params[name]}))
 
+
+
+def check_gan_stage_resumes(name: str, gan_class: type) -> dict:
+    """Train the (tiny) GAN ``name`` one step of three, resume for a second: both Adam states are
+    saved with their moments and restored; returns the saved state for further checks."""
+    _, _, first = stages.train(name, "cpu", stages.StagePlan(steps=1), steps=3)
+    state = torch.load(stages.state_path(name), weights_only=True)
+    assert first.step == 1 and state["step"] == 1
+    assert set(state["optimizer"]) == {"generator", "discriminator"}
+    assert all(s["state"] for s in state["optimizer"].values())  # Adam moments were saved
+    gan, _, second = stages.train(name, "cpu", stages.StagePlan(resume=True, steps=1), steps=3)
+    assert second.start_step == 1 and second.step == 2 and second.warmup_steps == 0
+    assert set(second.optimizer_state) == {"generator", "discriminator"}
+    assert isinstance(gan, gan_class) and not gan.training
+    return state
 
 @pytest.fixture
 def helix_models():

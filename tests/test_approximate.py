@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import tiny_zoo
+from conftest import check_gan_stage_resumes, tiny_zoo
 from diffcf import stages, zoo
 from diffcf.generative import check_generator, reconstruction_error
 from diffcf.inversion import InvertedGAN, KnownLatents, invert, random_start
@@ -301,15 +301,7 @@ def test_recipes_train_on_fake_mnist(name, tiny_recipes, monkeypatch):
 
 
 def test_gan_stage_saves_and_resumes_both_optimisers(tiny_recipes):
-    _, _, first = stages.train("mnist_gan", "cpu", stages.StagePlan(steps=1), steps=3)
-    state = torch.load(stages.state_path("mnist_gan"), weights_only=True)
-    assert first.step == 1 and state["step"] == 1
-    assert set(state["optimizer"]) == {"generator", "discriminator"}
-    assert all(s["state"] for s in state["optimizer"].values())  # Adam moments were saved
-    gan, _, second = stages.train("mnist_gan", "cpu", stages.StagePlan(resume=True, steps=1), steps=3)
-    assert second.start_step == 1 and second.step == 2 and second.warmup_steps == 0
-    assert set(second.optimizer_state) == {"generator", "discriminator"}
-    assert isinstance(gan, GAN) and not gan.training
+    check_gan_stage_resumes("mnist_gan", GAN)
 
 
 RANK_SCRIPT = """

@@ -10,7 +10,9 @@ from diffcf.geometry import (
     jacobian,
     jacobian_loop,
     metric_spectrum,
+    metric_step,
     subspace_share,
+    trace_dimension,
 )
 
 
@@ -48,6 +50,22 @@ def test_first_order_identity_residual_shrinks_linearly():
     res = first_order_check(flow, f_t, torch.randn(6, 3, dtype=torch.float64), lambdas).median(1).values
     slope = np.polyfit(np.log(lambdas.numpy()), np.log(res.numpy()), 1)[0]
     assert 0.9 < slope < 1.1
+
+
+def test_trace_dimension_counts_eigenvalues_to_the_share():
+    ev = torch.tensor([[5.0, 3.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]])  # cumulative .5 .8 .9 1 and 1 ...
+    assert trace_dimension(ev, 0.9).tolist() == [3, 1]
+    assert trace_dimension(ev, 0.5).tolist() == [1, 1]  # the first eigenvalue alone holds half
+    assert trace_dimension(ev, 0.51).tolist() == [2, 1]
+    assert trace_dimension(ev, 1.0).tolist() == [4, 1]
+    with pytest.raises(ValueError, match="share"):
+        trace_dimension(ev, 0.0)
+
+
+def test_metric_step_is_gamma_inv_times_gradient():
+    gamma_inv, grad = torch.randn(3, 4, 4), torch.randn(3, 4)
+    expected = torch.stack([gamma_inv[i] @ grad[i] for i in range(3)])
+    assert torch.allclose(metric_step(gamma_inv, grad), expected, atol=1e-6)
 
 
 def test_subspace_share():

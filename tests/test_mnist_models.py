@@ -11,15 +11,17 @@ from torch.func import jacfwd, vmap
 
 from diffcf import zoo
 from diffcf.models.classifiers import MNISTClassifier, SmallCNN
-from diffcf.models.multiscale import MultiscaleFlow, squeeze2x2, unsqueeze2x2
+from diffcf.models.multiscale import COUPLINGS, MultiscaleFlow, squeeze2x2, unsqueeze2x2
 from diffcf.models.oracles import ClassAutoencoders, LinearSVMOracle, RBFSVMOracle
 
 
-def tiny_flow(size: int = 8, dtype=torch.float64, seed: int = 0, noise: float = 0.2) -> MultiscaleFlow:
+def tiny_flow(size: int = 8, dtype=torch.float64, seed: int = 0, noise: float = 0.2,
+              coupling: str = "affine") -> MultiscaleFlow:
     """A small flow with actnorm initialised on data and all weights perturbed off the identity
     (by ``noise`` × N(0, 1); 0.2 makes a strongly non-linear flow, for float64 checks)."""
     torch.manual_seed(seed)
-    flow = MultiscaleFlow(in_channels=1, size=size, steps_per_scale=(2, 2), hidden=8).to(dtype)
+    flow = MultiscaleFlow(in_channels=1, size=size, steps_per_scale=(2, 2), hidden=8,
+                          coupling=coupling).to(dtype)
     flow.train()
     with torch.no_grad():
         flow.log_prob(torch.rand(32, 1, size, size, dtype=dtype))
@@ -36,17 +38,19 @@ def test_squeeze_is_a_permutation():
     assert torch.equal(s.flatten().sort().values, x.flatten())
 
 
-def test_round_trip_float32_28x28():
+@pytest.mark.parametrize("coupling", COUPLINGS)
+def test_round_trip_float32_28x28(coupling):
     # perturbed so that latents have the spread of a trained flow's (std ≈ 1.4, not hundreds)
-    flow = tiny_flow(size=28, dtype=torch.float32, noise=0.05)
+    flow = tiny_flow(size=28, dtype=torch.float32, noise=0.05, coupling=coupling)
     x = torch.rand(4, 1, 28, 28)
     z = flow.encode(x)
     assert z.shape == (4, 784) and z.std() < 3
     assert (flow.decode(z) - x).abs().max() <= 1e-4
 
 
-def test_logdet_matches_brute_force_jacobian():
-    flow = tiny_flow()
+@pytest.mark.parametrize("coupling", COUPLINGS)
+def test_logdet_matches_brute_force_jacobian(coupling):
+    flow = tiny_flow(coupling=coupling)
     x = torch.rand(2, 1, 8, 8, dtype=torch.float64) * 0.9 + 0.05
     _, logdet = flow.encode_with_logdet(x)
     for i in range(2):
@@ -56,8 +60,11 @@ def test_logdet_matches_brute_force_jacobian():
         assert torch.allclose(logdet[i], torch.linalg.slogdet(J)[1], atol=1e-8)
 
 
-def test_decode_jacobian_with_vmap_is_inverse_of_encode_jacobian():
-    flow = tiny_flow()
+@pytest.mark.parametrize("coupling", COUPLINGS)
+def test_decode_jacobian_with_vmap_is_inverse_of_encode_jacobian(coupling):
+    # noise 0.1: at 0.2 the checkerboard flow's Jacobian has condition number ~1e9, and the product
+    # of two Jacobians is exact only to ~cond · 1e-16
+    flow = tiny_flow(coupling=coupling, noise=0.1)
     x = torch.rand(3, 1, 8, 8, dtype=torch.float64) * 0.9 + 0.05
     z = flow.encode(x)
     J_dec = vmap(jacfwd(lambda v: flow.decode(v.unsqueeze(0)).reshape(-1)))(z)
@@ -65,6 +72,22 @@ def test_decode_jacobian_with_vmap_is_inverse_of_encode_jacobian():
         lambda v: flow.encode(v.reshape(1, 1, 8, 8)).reshape(-1), x[0].reshape(-1))
     assert J_dec.shape == (3, 64, 64)
     assert torch.allclose(J_dec[0] @ J_enc, torch.eye(64, dtype=torch.float64), atol=1e-8)
+
+
+def test_couplings_differ_as_their_names_say():
+    """Additive couplings preserve volume (only actnorm, 1×1 convs and split priors change it);
+    checkerboard steps alternate which pixels they leave alone; a typo is refused."""
+    x = torch.rand(2, 1, 8, 8, dtype=torch.float64) * 0.9 + 0.05
+    additive = tiny_flow(coupling="additive")
+    assert all(not hasattr(m, "s_scale") for m in additive.modules() if type(m).__name__ == "AffineCoupling")
+    assert torch.isfinite(additive.encode_with_logdet(x)[1]).all()
+    steps = tiny_flow(coupling="checkerboard").scale1
+    assert [step.layers[2].parity for step in steps] == [0, 1]
+    layer, h = steps[0].layers[2], torch.randn(1, 4, 4, 4, dtype=torch.float64)
+    kept = layer._mask(h).bool().expand_as(h)
+    assert torch.equal(layer(h)[0][kept], h[kept])  # the masked pixels pass unchanged
+    with pytest.raises(ValueError, match="coupling must be one of"):
+        MultiscaleFlow(1, 8, (1, 1), 4, coupling="spline")
 
 
 def test_eval_mode_never_initialises_actnorm():

@@ -87,6 +87,23 @@ def metric_spectrum(J: Tensor) -> tuple[Tensor, Tensor]:
     return S**2, U
 
 
+def metric_step(gamma_inv: Tensor, grad_x: Tensor) -> Tensor:
+    """The direction ``γ⁻¹ ∂f/∂x`` in which one Z-ascent step moves x (first-order identity), for a
+    batch: ``gamma_inv`` ``(B, D, D)``, ``grad_x`` ``(B, D)`` → ``(B, D)``."""
+    return (gamma_inv @ grad_x[..., None])[..., 0]
+
+
+def trace_dimension(eigenvalues: Tensor, share: float = 0.9) -> Tensor:
+    """Per row of descending ``eigenvalues`` (``(B, D)``, as :func:`metric_spectrum` gives them), the
+    number of leading eigenvalues that hold ``share`` of the trace: of the squared length a random
+    unit latent step produces in X. Our rule for "the dimension of the manifold the generator has
+    learned" (the paper gives a number for MNIST, about 30, but no rule)."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must lie in (0, 1], got {share}")
+    cumulative = eigenvalues.cumsum(-1) / eigenvalues.sum(-1, keepdim=True)
+    return (cumulative < share).sum(-1) + 1
+
+
 def first_order_check(
     g: Generator, f_t: Callable[[Tensor], Tensor], x: Tensor, lambdas: Tensor
 ) -> Tensor:
@@ -98,7 +115,7 @@ def first_order_check(
     x = x.detach().requires_grad_(True)
     (grad_x,) = torch.autograd.grad(f_t(x).sum(), x)
     gamma_inv, _ = induced_inverse_metric(g, x.detach())
-    predicted_step = (gamma_inv @ grad_x.flatten(1)[..., None])[..., 0].reshape(x.shape)
+    predicted_step = metric_step(gamma_inv, grad_x.flatten(1)).reshape(x.shape)
     with torch.no_grad():
         z = g.encode(x)
     z = z.detach().requires_grad_(True)

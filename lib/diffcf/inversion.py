@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from diffcf.models.gan import check_latent_size
 from diffcf.search import counterfactual_search
 
 PAPER_LR, PAPER_MAX_STEPS, PAPER_TOL = 0.1, 3000, 1e-3  # the paper's code, MNIST dcGAN
@@ -147,8 +148,8 @@ class InvertedGAN(nn.Module):
                  max_steps: int = PAPER_MAX_STEPS, tol: float = PAPER_TOL, check_every: int = 10,
                  seed: int = 0):
         super().__init__()
-        if encoder is not None and getattr(encoder, "nz", generator.nz) != generator.nz:
-            raise ValueError(f"the encoder gives {encoder.nz}-d latents, the generator takes {generator.nz}")
+        if encoder is not None and hasattr(encoder, "nz"):
+            check_latent_size(encoder, generator)
         self.generator, self.encoder = generator, encoder
         self.settings = {"lr": lr, "max_steps": max_steps, "tol": tol, "check_every": check_every,
                          "seed": seed}

@@ -47,6 +47,13 @@ def check_image(x: Tensor, in_channels: int = 1, size: int = 28) -> None:
         raise ValueError(f"x must have shape (batch, {in_channels}, {size}, {size}), got {tuple(x.shape)}")
 
 
+def check_latent_size(encoder: nn.Module, generator: nn.Module) -> None:
+    """Raise unless ``encoder`` gives the ``generator.nz``-d latents ``generator`` decodes."""
+    if encoder.nz != generator.nz:
+        raise ValueError(f"the encoder gives {encoder.nz}-d latents, the generator takes {generator.nz}: "
+                         f"build the encoder with nz={generator.nz}")
+
+
 class DCGANGenerator(nn.Module):
     """``g: R^nz → [0, 1]^(C×s×s)``, the paper's dcGAN generator with its output mapped to ``[0, 1]``
     (``C = in_channels``, ``s = size``; the defaults: MNIST's ``1×28×28``)."""
@@ -102,6 +109,10 @@ class DCGANDiscriminator(nn.Module):
         layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))  # 4×4 → 1
         self.net = nn.Sequential(*layers)
 
+    def attach(self, generator: nn.Module) -> None:
+        """Check, before training, that this encoder's latents are the ones ``generator`` takes."""
+        check_latent_size(self, generator)
+
     def forward(self, x: Tensor) -> Tensor:
         check_image(x, self.in_channels, self.size)
         return self.net(2.0 * x - 1.0).flatten()
@@ -142,6 +153,10 @@ class GANEncoder(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, k, 2, 1), nn.LeakyReLU(0.2)]
         layers += [nn.Flatten(), nn.Linear(widths[-1] * 16, nz)]
         self.net = nn.Sequential(*layers)
+
+    def attach(self, generator: nn.Module) -> None:
+        """Check, before training, that this encoder's latents are the ones ``generator`` takes."""
+        check_latent_size(self, generator)
 
     def forward(self, x: Tensor) -> Tensor:
         check_image(x, self.in_channels, self.size)

@@ -147,18 +147,23 @@ class AffineCoupling(nn.Module):
     ``y_b = x_b ⊙ exp(s(x_a)) + t(x_a)``, ``y_a = x_a``, ``log|det| = Σ s``.
 
     ``s = σ_scale ⊙ tanh(·)`` keeps the scales bounded; the network's output starts at zero so
-    every coupling starts as the identity.
+    every coupling starts as the identity. ``additive=True``: ``s = 0`` (NICE's additive coupling,
+    volume-preserving, ``log|det| = 0``; the network predicts ``t`` only).
     """
 
-    def __init__(self, channels: int, hidden: int):
+    def __init__(self, channels: int, hidden: int, additive: bool = False):
         super().__init__()
         self.n_a = channels // 2
         n_b = channels - self.n_a
-        self.net = CouplingNet(self.n_a, hidden, 2 * n_b)
-        self.s_scale = nn.Parameter(torch.ones(1, n_b, 1, 1))
+        self.additive = additive
+        self.net = CouplingNet(self.n_a, hidden, n_b if additive else 2 * n_b)
+        if not additive:
+            self.s_scale = nn.Parameter(torch.ones(1, n_b, 1, 1))
 
     def _s_t(self, x_a: Tensor) -> tuple[Tensor, Tensor]:
         h = self.net(x_a)
+        if self.additive:
+            return torch.zeros_like(h), h
         s_raw, t = h[:, 0::2], h[:, 1::2]
         return self.s_scale * torch.tanh(s_raw), t
 
@@ -172,6 +177,41 @@ class AffineCoupling(nn.Module):
         y_a, y_b = y[:, : self.n_a], y[:, self.n_a :]
         s, t = self._s_t(y_a)
         return torch.cat([y_a, (y_b - t) * torch.exp(-s)], dim=1)
+
+
+class CheckerboardCoupling(nn.Module):
+    """Affine coupling with RealNVP's spatial checkerboard mask (Dinh et al. 2017, §3.4): ``m`` is 1
+    on the pixels with ``(row + col) % 2 == parity``, ``y = m ⊙ x + (1 − m) ⊙ (x ⊙ exp(s(m ⊙ x)) +
+    t(m ⊙ x))``, ``log|det| = Σ (1 − m) ⊙ s``. Consecutive steps alternate the parity. Bounded ``s``
+    and zero start as :class:`AffineCoupling`."""
+
+    def __init__(self, channels: int, hidden: int, parity: int):
+        super().__init__()
+        self.parity = parity
+        self.net = CouplingNet(channels, hidden, 2 * channels)
+        self.s_scale = nn.Parameter(torch.ones(1, channels, 1, 1))
+
+    def _mask(self, x: Tensor) -> Tensor:
+        rows = torch.arange(x.shape[-2], device=x.device)[:, None]
+        cols = torch.arange(x.shape[-1], device=x.device)[None, :]
+        return ((rows + cols) % 2 == self.parity).to(x.dtype)
+
+    def _s_t(self, x_masked: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.net(x_masked)
+        return (1 - mask) * self.s_scale * torch.tanh(h[:, 0::2]), (1 - mask) * h[:, 1::2]
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        mask = self._mask(x)
+        s, t = self._s_t(mask * x, mask)
+        return x * torch.exp(s) + t, s.flatten(1).sum(dim=1)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        mask = self._mask(y)
+        s, t = self._s_t(mask * y, mask)
+        return (y - t) * torch.exp(-s)
+
+
+COUPLINGS = ("affine", "additive", "checkerboard")  # MultiscaleFlow's coupling layers
 
 
 class SplitPrior(nn.Module):
@@ -201,13 +241,14 @@ class SplitPrior(nn.Module):
 
 
 class FlowStep(nn.Module):
-    """One Glow step: actnorm → 1×1 convolution → affine coupling."""
+    """One Glow step: actnorm → 1×1 convolution → coupling (``coupling``: one of :data:`COUPLINGS`;
+    ``parity`` alternates the checkerboard from step to step)."""
 
-    def __init__(self, channels: int, hidden: int):
+    def __init__(self, channels: int, hidden: int, coupling: str = "affine", parity: int = 0):
         super().__init__()
-        self.layers = nn.ModuleList(
-            [ActNorm(channels), InvConv1x1(channels), AffineCoupling(channels, hidden)]
-        )
+        layer = (CheckerboardCoupling(channels, hidden, parity) if coupling == "checkerboard"
+                 else AffineCoupling(channels, hidden, additive=coupling == "additive"))
+        self.layers = nn.ModuleList([ActNorm(channels), InvConv1x1(channels), layer])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return forward_chain(self.layers, x)
@@ -225,6 +266,8 @@ class MultiscaleFlow(nn.Module):
     ``MultiscaleFlow(1, 28, (K₁, K₂), (W₁, W₂))`` is the MNIST model, ``MultiscaleFlow(3, 32, (K₁,
     K₂, K₃), W, n_bits=5)`` the CelebA one. ``n_bits`` is the depth of the discrete images whose
     likelihood :meth:`bits_per_dim` reports (8 for MNIST, 5 for CelebA as the paper's Glow);
+    ``coupling`` the coupling layer of every step: ``"affine"`` (Glow, the default), ``"additive"``
+    (NICE) or ``"checkerboard"`` (RealNVP's spatial mask; issue 16 compares the three);
     ``encode``/``decode`` do not depend on it. ``encode``/``decode`` follow the project convention
     (``encode = g⁻¹``, ``decode = g``); ``log_prob`` is the density of continuous ``x ∈ [0, 1]^D``.
 
@@ -234,8 +277,11 @@ class MultiscaleFlow(nn.Module):
 
     def __init__(self, in_channels: int = 1, size: int = 28,
                  steps_per_scale: tuple[int, ...] | list[int] = (6, 6),
-                 hidden: int | tuple[int, ...] | list[int] = 64, alpha: float = 0.05, n_bits: int = 8):
+                 hidden: int | tuple[int, ...] | list[int] = 64, alpha: float = 0.05, n_bits: int = 8,
+                 coupling: str = "affine"):
         super().__init__()
+        if coupling not in COUPLINGS:
+            raise ValueError(f"coupling must be one of {COUPLINGS}, got {coupling!r}")
         n_scales = len(steps_per_scale)
         if n_scales < 1 or min(steps_per_scale) < 1:
             raise ValueError(f"steps_per_scale must be positive ints, one per scale, got {steps_per_scale}")
@@ -258,7 +304,8 @@ class MultiscaleFlow(nn.Module):
         for level in range(n_scales):
             channels, side = 4 * channels, side // 2  # the squeeze that starts the scale
             self.add_module(f"scale{level + 1}", nn.ModuleList(
-                FlowStep(channels, widths[level]) for _ in range(steps_per_scale[level])))
+                FlowStep(channels, widths[level], coupling, parity=k % 2)
+                for k in range(steps_per_scale[level])))
             if level == n_scales - 1:
                 self._z_shapes.append((channels, side, side))
                 break

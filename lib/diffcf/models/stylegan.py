@@ -47,7 +47,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from diffcf.models.gan import DCGANDiscriminator, check_image
+from diffcf.models.gan import DCGANDiscriminator, check_image, check_latent_size
 
 W_AVG_BETA = 0.995  # StyleGAN's decay of the running mean of w
 LRELU_GAIN = math.sqrt(2.0)  # keeps the variance through leaky ReLU (StyleGAN's bias_act gain)
@@ -257,6 +257,13 @@ class StyleEncoder(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def attach(self, generator: StyleGenerator) -> None:
+        """Before training: check the latent sizes match and take ``generator``'s ``w_avg``, the
+        point the predicted offsets start from."""
+        check_latent_size(self, generator)
+        with torch.no_grad():
+            self.w_avg.copy_(generator.w_avg)
 
     def forward(self, x: Tensor) -> Tensor:
         check_image(x, self.in_channels, self.size)

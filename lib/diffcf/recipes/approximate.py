@@ -157,12 +157,7 @@ def train_gan_encoder(encoder: nn.Module, device: torch.device, stage: Stage, da
     """The encoder ``x → z`` that starts the inversion of the shipped GAN ``gan`` (see the module
     docstring)."""
     g = zoo.frozen(zoo.load(gan, device)).generator
-    if g.nz != encoder.nz:
-        raise ValueError(f"the encoder gives {encoder.nz}-d latents, {gan!r} takes {g.nz}: "
-                         f"build the encoder with nz={g.nz}")
-    if hasattr(encoder, "w_avg"):  # a W+ encoder predicts an offset from the GAN's mean w
-        with torch.no_grad():
-            encoder.w_avg.copy_(g.w_avg)
+    encoder.attach(g)
     x = load_images(dataset, "train", g.size)
     gen = torch.Generator().manual_seed(stream_seed(seed, stage) + 1)
 

@@ -97,7 +97,7 @@ register(mnist_flow_spec(
     "two-scale Glow, 6 + 8 steps, coupling widths 64 / 96, on MNIST: the flow notebooks 02 and 03 use"))
 register(mnist_flow_spec(
     "mnist_flow_wide", [8, 8], [128, 128], 40000,
-    "the stronger MNIST flow of issue 16, chosen by benchmarks/mnist_flow_architectures.py: two-scale "
+    "the stronger MNIST flow of issue 16, chosen by benchmarks/flow_architectures.py: two-scale "
     "Glow, 8 + 8 steps, coupling width 128, trained in stages (40 000 steps planned); notebooks switch "
     "to it from mnist_flow once it reaches 1.20 bits/dim"))
 register(ModelSpec(
