@@ -18,7 +18,7 @@ from diffcf.models.classifiers import CelebAClassifier
 from diffcf.models.multiscale import MultiscaleFlow, bits_per_dim_loss
 from diffcf.models.oracles import ClassAutoencoders, ConvAutoencoder, LinearSVMOracle
 from diffcf.recipes import celeba as recipe
-from diffcf.recipes.common import train_image_flow
+from diffcf.recipes.common import class_weights, train_image_flow
 from diffcf.training import Stage
 
 CELEBA_MODELS = ["celeba_classifier", "celeba_attributes", "celeba_svm", "celeba_autoencoders",
@@ -192,8 +192,8 @@ def test_balanced_accuracy_by_hand():
 
 def test_class_weights_balance_the_classes():
     y = torch.tensor([0] * 6 + [1] * 2)
-    assert torch.allclose(recipe.class_weights(y, 2, 0.0), torch.ones(2))
-    w = recipe.class_weights(y, 2, 1.0)
+    assert torch.allclose(class_weights(y, 2, 0.0), torch.ones(2))
+    w = class_weights(y, 2, 1.0)
     assert torch.allclose(w[0] * 6, w[1] * 2) and torch.isclose((w[y]).mean(), torch.tensor(1.0))
     pos = recipe.positive_weights(torch.tensor([[1, 0], [0, 0], [0, 1], [0, 1]]), 1.0)
     assert torch.allclose(pos, torch.tensor([3.0, 1.0]))
@@ -258,9 +258,9 @@ def fake_celeba(monkeypatch):
 
 
 EXPECTED_METRICS = {
-    "celeba_classifier": {"test_accuracy", "test_balanced_accuracy"},
+    "celeba_classifier": {"test_accuracy", "test_balanced_accuracy", "test_auc"},
     "celeba_attributes": {"test_mean_balanced_accuracy", "test_min_balanced_accuracy", "test_mean_accuracy"},
-    "celeba_svm": {"test_accuracy", "test_balanced_accuracy", "train_accuracy"},
+    "celeba_svm": {"test_accuracy", "test_balanced_accuracy", "test_auc", "train_accuracy"},
     "celeba_autoencoders": {"test_mse_0", "test_mse_1", "test_mse_mean"},
     "celeba_flow": {"test_bits_per_dim", "test_roundtrip_max_abs_error"},
 }

@@ -23,7 +23,8 @@ Classifiers and oracles:
   per-class autoencoders of IM1.
 
 Regressors: :mod:`diffcf.models.unet`, the U-Nets of the Mall crowd count (notebook 06), the
-counting model ``f`` (density map and count head) and the oracle built differently. Checkpoints are state dicts, so moving a class between modules
-does not break them; the named models are built and loaded by :mod:`diffcf.zoo` (recipes in
-:mod:`diffcf.recipes`).
+counting model ``f`` (density map and count head) and the oracle built differently.
+
+Checkpoints are state dicts, so moving a class between modules does not break them; the named
+models are built and loaded by :mod:`diffcf.zoo` (recipes in :mod:`diffcf.recipes`).
 """

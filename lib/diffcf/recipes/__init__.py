@@ -3,4 +3,4 @@ encoders of notebook 07, MNIST and CelebA);
 importing them registers the models in :data:`diffcf.zoo.REGISTRY`. Every recipe trains through
 :func:`diffcf.training.fit` (the GANs through :func:`~diffcf.training.fit_gan`)."""
 
-from diffcf.recipes import approximate, celeba, helix, mall, mnist, shapes  # noqa: F401
+from diffcf.recipes import approximate, celeba, chestxray, helix, mall, mnist, shapes  # noqa: F401

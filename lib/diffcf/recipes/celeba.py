@@ -41,11 +41,17 @@ import torch
 from torch import Tensor, nn
 
 from diffcf.data.celeba import ATTRIBUTES, BLOND_HAIR, attribute_index, load_celeba, quantize
-from diffcf.evaluate import balanced_accuracy, predict
+from diffcf.evaluate import balanced_accuracy
 from diffcf.models.classifiers import CELEBA_FC_WIDTHS, CelebAClassifier
 from diffcf.models.multiscale import MultiscaleFlow
 from diffcf.models.oracles import ClassAutoencoders, LinearSVMOracle
-from diffcf.recipes.common import image_batches, stream_seed, train_image_flow
+from diffcf.recipes.common import (
+    image_batches,
+    stream_seed,
+    train_binary_classifier,
+    train_image_flow,
+    train_linear_svm,
+)
 from diffcf.training import Stage, fit, per_rank
 from diffcf.zoo import ModelSpec, register
 
@@ -74,14 +80,6 @@ def _image_size(model: nn.Module) -> int:
     return model.size
 
 
-def class_weights(labels: Tensor, n_classes: int, balance: float) -> Tensor:
-    """Loss weights per class ``∝ frequency^−balance``, scaled so that the mean weight over the
-    training labels is 1 (``balance = 0``: all 1; ``1``: every class weighs as much in total)."""
-    freq = torch.bincount(labels, minlength=n_classes).float().clamp(min=1) / len(labels)
-    weights = freq.pow(-balance)
-    return weights / (weights * freq).sum()
-
-
 def positive_weights(attributes: Tensor, balance: float) -> Tensor:
     """Per-attribute ``pos_weight`` of the sigmoid cross-entropy, ``(negatives/positives)^balance``
     (the binary case of :func:`class_weights`, up to the scale)."""
@@ -90,27 +88,25 @@ def positive_weights(attributes: Tensor, balance: float) -> Tensor:
     return ((n - positives) / positives).pow(balance)
 
 
+def _blond_data(size: int, attribute: str, n_bits: int):
+    """``split -> (x, y)``: the faces of ``split`` and the 0/1 column of ``attribute``."""
+    column = attribute_index(attribute)
+
+    def data(split: str) -> tuple[Tensor, Tensor]:
+        x, attributes = load_quantized(split, size, n_bits)
+        return x, attributes[:, column]
+
+    return data
+
+
 def train_celeba_classifier(f: nn.Module, device: torch.device, stage: Stage, attribute: str,
                             n_bits: int, steps: int, batch_size: int, lr: float, weight_decay: float,
                             balance: float, hflip: bool, seed: int) -> dict[str, float]:
-    """Binary classifier of ``attribute`` (class 1 = present): class-weighted cross-entropy
-    (:func:`class_weights`), Adam; test accuracy and balanced accuracy."""
-    size, column = _image_size(f), attribute_index(attribute)
-    x, attributes = load_quantized("train", size, n_bits)
-    y = attributes[:, column]
-    weight = class_weights(y, 2, balance).to(device)
-
-    def loss(model: nn.Module, xb: Tensor, yb: Tensor) -> Tensor:
-        return nn.functional.cross_entropy(model(xb), yb, weight=weight)
-
-    fit(f, image_batches(x, y, per_rank(batch_size), stream_seed(seed, stage), device, hflip=hflip),
-        loss, steps=steps, lr=lr, weight_decay=weight_decay, desc=f"celeba {attribute} classifier",
-        stage=stage)
-    x_test, a_test = load_quantized("test", size, n_bits)
-    y_test = a_test[:, column]
-    predicted = predict(f.eval(), x_test.to(device)).cpu()
-    return {"test_accuracy": round((predicted == y_test).float().mean().item(), 4),
-            "test_balanced_accuracy": round(balanced_accuracy(predicted, y_test), 4)}
+    """Binary classifier of ``attribute`` (class 1 = present):
+    :func:`~diffcf.recipes.common.train_binary_classifier` on the 5-bit faces."""
+    return train_binary_classifier(f, device, stage, _blond_data(_image_size(f), attribute, n_bits), steps,
+                                   batch_size, lr, weight_decay, balance, hflip, seed,
+                                   desc=f"celeba {attribute} classifier")
 
 
 def train_celeba_attributes(f: nn.Module, device: torch.device, stage: Stage, n_bits: int, steps: int,
@@ -145,22 +141,8 @@ def attribute_predictions(f: nn.Module, x: Tensor, batch_size: int = 512) -> Ten
 
 def train_celeba_svm(svm: nn.Module, device: torch.device, stage: Stage, attribute: str, n_bits: int,
                      C: float, class_weight: str | None, seed: int) -> dict[str, Any]:
-    """Linear SVM on pixels (scikit-learn ``LinearSVC``, primal) for ``attribute``; test accuracy
-    and balanced accuracy."""
-    from sklearn.svm import LinearSVC
-
-    size, column = _image_size(svm), attribute_index(attribute)
-    x, attributes = load_quantized("train", size, n_bits)
-    y = attributes[:, column]
-    clf = LinearSVC(C=C, dual=False, class_weight=class_weight, random_state=seed)
-    clf.fit(x.flatten(1).numpy(), y.numpy())
-    svm.set_from_sklearn(clf)
-    x_test, a_test = load_quantized("test", size, n_bits)
-    y_test = a_test[:, column]
-    predicted = predict(svm.cpu(), x_test)
-    return {"test_accuracy": round((predicted == y_test).float().mean().item(), 4),
-            "test_balanced_accuracy": round(balanced_accuracy(predicted, y_test), 4),
-            "train_accuracy": round((predict(svm, x) == y).float().mean().item(), 4)}
+    """Linear SVM on pixels for ``attribute`` (:func:`~diffcf.recipes.common.train_linear_svm`)."""
+    return train_linear_svm(svm, _blond_data(_image_size(svm), attribute, n_bits), C, class_weight, seed)
 
 
 def train_celeba_autoencoders(aes: nn.Module, device: torch.device, stage: Stage, attribute: str,

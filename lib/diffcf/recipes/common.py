@@ -1,13 +1,17 @@
-"""What the recipes share: mini-batch streams and the one image-flow training loop."""
+"""What the recipes share: mini-batch streams, the one image-flow training loop, and the recipes of
+binary image classifiers and their linear SVM oracles (CelebA's Blond_Hair, the X-rays'
+Cardiomegaly), which take the data as a function ``split -> (x, y)``."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from diffcf.evaluate import balanced_accuracy, predict
 from diffcf.generative import reconstruction_error
 from diffcf.training import Stage, fit, per_rank, rank
 
@@ -74,3 +78,68 @@ def train_image_flow(flow: nn.Module, device: torch.device, stage: Stage, x: Ten
         "test_bits_per_dim": round(torch.cat(bpd).mean().item(), 4),
         "test_roundtrip_max_abs_error": float(f"{torch.cat(err).max().item():.3g}"),
     }
+
+
+# ---- binary image classifiers and their linear SVM oracles --------------------------------------
+
+LabelledImages = Callable[[str], tuple[Tensor, Tensor]]  # split ("train"/"test") -> (x, y), y in {0, 1}
+
+
+def class_weights(labels: Tensor, n_classes: int, balance: float) -> Tensor:
+    """Loss weights per class ``∝ frequency^−balance``, scaled so that the mean weight over the
+    training labels is 1 (``balance = 0``: all 1; ``1``: every class weighs as much in total)."""
+    freq = torch.bincount(labels, minlength=n_classes).float().clamp(min=1) / len(labels)
+    weights = freq.pow(-balance)
+    return weights / (weights * freq).sum()
+
+
+def binary_metrics(scores: Tensor, labels: Tensor) -> dict[str, float]:
+    """Accuracy, balanced accuracy and ROC AUC of two-class ``scores`` ``(N, 2)`` (logits, or an
+    SVM's two scores; class 1 where its score is the larger) against 0/1 ``labels``."""
+    from sklearn.metrics import roc_auc_score
+
+    predicted = scores.argmax(1)
+    margin = (scores[:, 1] - scores[:, 0]).double().numpy()
+    return {"test_accuracy": round((predicted == labels).float().mean().item(), 4),
+            "test_balanced_accuracy": round(balanced_accuracy(predicted, labels), 4),
+            "test_auc": round(float(roc_auc_score(labels.numpy(), margin)), 4)}
+
+
+@torch.no_grad()
+def _scores(model: nn.Module, x: Tensor, device: torch.device, batch_size: int = 256) -> Tensor:
+    return torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+
+
+def train_binary_classifier(f: nn.Module, device: torch.device, stage: Stage, data: LabelledImages,
+                            steps: int, batch_size: int, lr: float, weight_decay: float, balance: float,
+                            hflip: bool, seed: int, desc: str) -> dict[str, float]:
+    """Two-class classifier (class 1 = present) trained with class-weighted cross-entropy
+    (:func:`class_weights`) and Adam; test accuracy, balanced accuracy and AUC
+    (:func:`binary_metrics`)."""
+    x, y = data("train")
+    weight = class_weights(y, 2, balance).to(device)
+
+    def loss(model: nn.Module, xb: Tensor, yb: Tensor) -> Tensor:
+        return nn.functional.cross_entropy(model(xb), yb, weight=weight)
+
+    fit(f, image_batches(x, y, per_rank(batch_size), stream_seed(seed, stage), device, hflip=hflip),
+        loss, steps=steps, lr=lr, weight_decay=weight_decay, desc=desc, stage=stage)
+    x_test, y_test = data("test")
+    return binary_metrics(_scores(f.eval(), x_test, device), y_test)
+
+
+def train_linear_svm(svm: nn.Module, data: LabelledImages, C: float, class_weight: str | None,
+                     seed: int) -> dict[str, Any]:
+    """Linear SVM on pixels (scikit-learn ``LinearSVC``, primal) copied into ``svm``
+    (:class:`~diffcf.models.oracles.LinearSVMOracle`); test metrics (:func:`binary_metrics`) and
+    training accuracy."""
+    from sklearn.svm import LinearSVC
+
+    x, y = data("train")
+    clf = LinearSVC(C=C, dual=False, class_weight=class_weight, random_state=seed)
+    clf.fit(x.flatten(1).numpy(), y.numpy())
+    svm.set_from_sklearn(clf)
+    x_test, y_test = data("test")
+    svm = svm.cpu()
+    return {**binary_metrics(_scores(svm, x_test, torch.device("cpu")), y_test),
+            "train_accuracy": round((predict(svm, x) == y).float().mean().item(), 4)}
