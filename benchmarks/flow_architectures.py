@@ -6,13 +6,13 @@ is spent) for ``--cpu-minutes`` of process CPU time (the step count comes from a
 measured first, so the machine's other load does not bias the comparison), then judged by test
 bits/dim on 2000 random test images and by its samples at temperature 0.7: on MNIST the share of
 1000 samples that the CNN classifies with probability > 0.9 (``evaluate.confident_share``); on
-CelebA, where no such judge exists, a grid of 32 samples to look at. Nothing is written but
-``build/benchmarks/flow_architectures_<dataset>.jsonl`` (one line per candidate) and, for CelebA,
-``build/benchmarks/celeba_samples_<candidate>.png``.
+CelebA, the chest X-rays and the Mall crops, where no such judge exists, a grid of 32 samples to
+look at. Nothing is written but ``build/benchmarks/flow_architectures_<dataset>.jsonl`` (one line
+per candidate) and ``build/benchmarks/<dataset>_samples_<candidate>.png``.
 
     python benchmarks/flow_architectures.py --cpu-minutes 15                     # MNIST, all candidates
     python benchmarks/flow_architectures.py --only additive checkerboard --threads 1
-    python benchmarks/flow_architectures.py --dataset celeba --cpu-minutes 20
+    python benchmarks/flow_architectures.py --dataset celeba --cpu-minutes 20   # or chestxray, mall
 """
 
 from __future__ import annotations
@@ -45,6 +45,16 @@ CANDIDATES = {
         "medium": {"steps_per_scale": [6, 6, 6], "hidden": [64, 96, 96]},
         "narrow": {"steps_per_scale": [8, 8, 8], "hidden": [64, 64, 64]},
     },
+    "mall": {  # four scales at 64×64
+        "registered": {"steps_per_scale": [8, 8, 8, 8], "hidden": [64, 96, 128, 128]},  # = mall_flow
+        "small": {"steps_per_scale": [4, 4, 4, 4], "hidden": [32, 64, 64, 64]},
+        "medium": {"steps_per_scale": [4, 6, 8, 8], "hidden": [32, 64, 96, 128]},
+    },
+    "chestxray": {  # 1×64×64
+        "registered": {"steps_per_scale": [4, 4, 4, 4], "hidden": [32, 64, 64, 64]},  # = chestxray_flow
+        "three_scales": {"steps_per_scale": [6, 6, 6], "hidden": [48, 64, 96]},
+        "deeper": {"steps_per_scale": [4, 6, 8, 8], "hidden": [32, 64, 96, 128]},
+    },
 }
 
 
@@ -53,6 +63,12 @@ def load(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
     if dataset == "mnist":
         from diffcf.data.mnist import load_dataset
         return load_dataset("mnist", "train")[0], load_dataset("mnist", "test")[0]
+    if dataset == "chestxray":
+        from diffcf.recipes.chestxray import SIZE, load_chestxray
+        return load_chestxray("train", SIZE)[0], load_chestxray("test", SIZE)[0]
+    if dataset == "mall":
+        from diffcf.recipes.mall import TRAIN_CROPS_PER_FRAME, load_quantized
+        return load_quantized("train", crops_per_frame=TRAIN_CROPS_PER_FRAME).x, load_quantized("test").x
     from diffcf.recipes.celeba import load_quantized
     return load_quantized("train")[0], load_quantized("test")[0]
 
@@ -73,7 +89,7 @@ def cpu_seconds_per_step(params: dict, x: torch.Tensor, batch_size: int) -> floa
 
 
 def judge_samples(dataset: str, name: str, flow: MultiscaleFlow, seed: int) -> dict:
-    """MNIST: the CNN's confident share of 1000 samples at T = 0.7; CelebA: a grid of 32 to look at."""
+    """MNIST: the CNN's confident share of 1000 samples at T = 0.7; elsewhere a grid of 32 to look at."""
     gen = torch.Generator().manual_seed(seed)
     if dataset == "mnist":
         from diffcf.evaluate import confident_share
@@ -85,13 +101,13 @@ def judge_samples(dataset: str, name: str, flow: MultiscaleFlow, seed: int) -> d
     from diffcf.plotting import image_rows
     samples = flow.sample(32, gen, temperature=0.7).clamp(0, 1)
     fig = image_rows({f"{name}, T = 0.7": samples[:16], "": samples[16:]})
-    path = project_root() / "build" / "benchmarks" / f"celeba_samples_{name}.png"
+    path = project_root() / "build" / "benchmarks" / f"{dataset}_samples_{name}.png"
     fig.savefig(path, dpi=90, bbox_inches="tight")
     return {"samples": str(path.relative_to(project_root()))}
 
 
 def run(dataset: str, name: str, cpu_minutes: float, batch_size: int, seed: int) -> dict:
-    spec = zoo.REGISTRY[f"{dataset}_flow"]
+    spec = zoo.REGISTRY[f"{dataset}_flow"]  # its recipe (learning rate, warm-up, ...) and n_bits
     params = {**spec.params, **CANDIDATES[dataset][name]}
     x, x_test = load(dataset)
     pick = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(0))[:2000]
