@@ -75,7 +75,13 @@ def test_recipes_train_on_fake_films(name, fake_films, monkeypatch, tmp_path):
         params = {**spec.params, "steps_per_scale": [1, 1, 1, 1], "hidden": 8}
         monkeypatch.setitem(zoo.REGISTRY, name, dataclasses.replace(spec, params=params))
     overrides = {} if name == "chestxray_svm" else {"steps": 2, "batch_size": 8}
-    model, metrics, stage = stages.train(name, "cpu", **overrides)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the flow recipe evaluates on every core, then restores this
+    try:
+        model, metrics, stage = stages.train(name, "cpu", **overrides)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
     assert set(metrics) == EXPECTED_METRICS[name]
     assert all(math.isfinite(v) for v in metrics.values())
     if name == "chestxray_flow":

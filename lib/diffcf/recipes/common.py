@@ -66,6 +66,7 @@ def train_image_flow(flow: nn.Module, device: torch.device, stage: Stage, x: Ten
     fit(flow, stream, bits_per_dim_loss, steps=steps, lr=lr, clip_grad=clip_grad, desc=desc, stage=stage)
     if rank() != 0:
         return {}
+    threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)  # the other ranks are done: evaluate on every core
     gen = torch.Generator().manual_seed(seed + 1000)
     bpd, err = [], []
@@ -74,6 +75,7 @@ def train_image_flow(flow: nn.Module, device: torch.device, stage: Stage, x: Ten
             xb = xb.to(device)
             bpd.append(flow.bits_per_dim(xb, generator=gen).cpu())
             err.append(reconstruction_error(flow, xb).cpu())
+    torch.set_num_threads(threads)  # what the caller set, for what it does next (a benchmark's next run)
     return {
         "test_bits_per_dim": round(torch.cat(bpd).mean().item(), 4),
         "test_roundtrip_max_abs_error": float(f"{torch.cat(err).max().item():.3g}"),
