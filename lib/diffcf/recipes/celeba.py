@@ -43,9 +43,9 @@ from torch import Tensor, nn
 from diffcf.data.celeba import ATTRIBUTES, BLOND_HAIR, attribute_index, load_celeba, quantize
 from diffcf.evaluate import balanced_accuracy
 from diffcf.models.classifiers import CELEBA_FC_WIDTHS, CelebAClassifier
-from diffcf.models.multiscale import MultiscaleFlow
 from diffcf.models.oracles import ClassAutoencoders, LinearSVMOracle
 from diffcf.recipes.common import (
+    glow_spec,
     image_batches,
     stream_seed,
     train_binary_classifier,
@@ -241,18 +241,8 @@ def celeba_specs(size: int = SIZE) -> list[ModelSpec]:
             description=f"two conv autoencoders on 5-bit {size}×{size} faces, one trained only on "
                         f"not-blond (0), one only on blond (1) faces (for IM1)",
         ),
-        ModelSpec(
-            name=f"celeba_flow{suffix}",
-            build=MultiscaleFlow,
-            params={"in_channels": 3, "size": size, "steps_per_scale": flow["steps_per_scale"],
-                    "hidden": flow["hidden"], "alpha": 0.05, "n_bits": N_BITS},
-            train=train_celeba_flow,
-            train_params={"steps": flow["steps"], "batch_size": 64, "lr": 1e-3, "warmup_steps": 500,
-                          "clip_grad": 50.0, "hflip": True, "seed": 15},
-            description=f"{len(flow['steps_per_scale'])}-scale Glow (affine couplings, learned split "
-                        f"priors, all latents kept) on 5-bit {size}×{size} faces, trained in stages "
-                        f"({flow['steps']} steps planned): the generator g",
-        ),
+        glow_spec(f"celeba_flow{suffix}", train_celeba_flow, "faces", 3, size, N_BITS, **flow, seed=15,
+                  hflip=True),
     ]
 
 

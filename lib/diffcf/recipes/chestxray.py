@@ -31,9 +31,8 @@ from torch import Tensor, nn
 
 from diffcf.data.chestxray import load_chestxray
 from diffcf.models.classifiers import CELEBA_FC_WIDTHS, CelebAClassifier
-from diffcf.models.multiscale import MultiscaleFlow
 from diffcf.models.oracles import LinearSVMOracle
-from diffcf.recipes.common import train_binary_classifier, train_image_flow, train_linear_svm
+from diffcf.recipes.common import glow_spec, train_binary_classifier, train_image_flow, train_linear_svm
 from diffcf.training import Stage
 from diffcf.zoo import ModelSpec, register
 
@@ -106,18 +105,7 @@ def chestxray_specs(size: int = SIZE) -> list[ModelSpec]:
             description=f"linear SVM on the pixels of 1×{size}×{size} X-rays (scikit-learn LinearSVC, "
                         f"balanced class weights), Cardiomegaly: the oracle (paper: 70%)",
         ),
-        ModelSpec(
-            name=f"chestxray_flow{suffix}",
-            build=MultiscaleFlow,
-            params={"in_channels": 1, "size": size, "steps_per_scale": flow["steps_per_scale"],
-                    "hidden": flow["hidden"], "alpha": 0.05, "n_bits": 8},
-            train=train_chestxray_flow,
-            train_params={"steps": flow["steps"], "batch_size": 64, "lr": 1e-3, "warmup_steps": 500,
-                          "clip_grad": 50.0, "seed": 23},
-            description=f"{len(flow['steps_per_scale'])}-scale Glow (affine couplings, learned split "
-                        f"priors, all latents kept) on 8-bit 1×{size}×{size} X-rays, trained in stages "
-                        f"({flow['steps']} steps planned): the generator g",
-        ),
+        glow_spec(f"chestxray_flow{suffix}", train_chestxray_flow, "X-rays", 1, size, 8, **flow, seed=23),
     ]
 
 

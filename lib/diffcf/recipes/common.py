@@ -13,7 +13,9 @@ from torch import Tensor, nn
 
 from diffcf.evaluate import balanced_accuracy, predict
 from diffcf.generative import reconstruction_error
+from diffcf.models.multiscale import MultiscaleFlow
 from diffcf.training import Stage, fit, per_rank, rank
+from diffcf.zoo import ModelSpec
 
 
 def stream_seed(seed: int, stage: Stage) -> int:
@@ -80,6 +82,28 @@ def train_image_flow(flow: nn.Module, device: torch.device, stage: Stage, x: Ten
         "test_bits_per_dim": round(torch.cat(bpd).mean().item(), 4),
         "test_roundtrip_max_abs_error": float(f"{torch.cat(err).max().item():.3g}"),
     }
+
+
+def glow_spec(name: str, train: Callable[..., dict[str, float]], images: str, in_channels: int, size: int,
+              n_bits: int, steps_per_scale: list[int], hidden: list[int], steps: int, seed: int,
+              **recipe: Any) -> ModelSpec:
+    """The Glow ``g`` of a dataset of notebooks 04-06: a :class:`MultiscaleFlow` of
+    ``len(steps_per_scale)`` scales on ``in_channels×size×size`` images of ``n_bits`` bits, trained
+    by ``train`` (which calls :func:`train_image_flow`) with the schedule these flows share: batch 64,
+    Adam 1e-3 after a 500-step warm-up, gradient norm clipped at 50, ``steps`` in stages.
+    ``recipe``: the dataset's own training parameters (``hflip``, ``crops_per_frame``)."""
+    return ModelSpec(
+        name=name,
+        build=MultiscaleFlow,
+        params={"in_channels": in_channels, "size": size, "steps_per_scale": list(steps_per_scale),
+                "hidden": list(hidden), "alpha": 0.05, "n_bits": n_bits},
+        train=train,
+        train_params={**recipe, "steps": steps, "batch_size": 64, "lr": 1e-3, "warmup_steps": 500,
+                      "clip_grad": 50.0, "seed": seed},
+        description=f"{len(steps_per_scale)}-scale Glow (affine couplings, learned split priors, all latents "
+                    f"kept) on {n_bits}-bit {in_channels}×{size}×{size} {images}, trained in stages "
+                    f"({steps} steps planned): the generator g",
+    )
 
 
 # ---- binary image classifiers and their linear SVM oracles --------------------------------------

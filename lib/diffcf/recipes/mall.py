@@ -65,9 +65,8 @@ from torch import Tensor, nn
 from diffcf.data.mall import SIZE, load_mall_crops
 from diffcf.data.mall_crops import MallCrops
 from diffcf.data.quantize import quantize
-from diffcf.models.multiscale import MultiscaleFlow
 from diffcf.models.unet import CountingUNet, OracleUNet
-from diffcf.recipes.common import stream_seed, train_image_flow
+from diffcf.recipes.common import glow_spec, stream_seed, train_image_flow
 from diffcf.training import Stage, fit, per_rank, rank
 from diffcf.zoo import ModelSpec, register
 
@@ -206,18 +205,8 @@ def mall_specs(size: int = SIZE) -> list[ModelSpec]:
                         f"whose count is the sum of its density map, trained on other 5-bit "
                         f"{size}×{size} crops: the oracle",
         ),
-        ModelSpec(
-            name=f"mall_flow{suffix}",
-            build=MultiscaleFlow,
-            params={"in_channels": 3, "size": size, "steps_per_scale": flow["steps_per_scale"],
-                    "hidden": flow["hidden"], "alpha": 0.05, "n_bits": N_BITS},
-            train=train_mall_flow,
-            train_params={"crops_per_frame": TRAIN_CROPS_PER_FRAME, "steps": flow["steps"], "batch_size": 64,
-                          "lr": 1e-3, "warmup_steps": 500, "clip_grad": 50.0, "seed": 33},
-            description=f"{len(flow['steps_per_scale'])}-scale Glow (affine couplings, learned split "
-                        f"priors, all latents kept) on 5-bit {size}×{size} Mall crops, trained in stages "
-                        f"({flow['steps']} steps planned): the generator g",
-        ),
+        glow_spec(f"mall_flow{suffix}", train_mall_flow, "Mall crops", 3, size, N_BITS, **flow, seed=33,
+                  crops_per_frame=TRAIN_CROPS_PER_FRAME),
     ]
 
 
