@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -19,6 +20,23 @@ def random_flow(dim: int = 3, n_couplings: int = 6, hidden: int = 32, dtype=torc
         for p in flow.parameters():
             p.add_(0.1 * torch.randn_like(p))
     return zoo.frozen(flow.to(dtype))
+
+
+def closed_form_bits_per_dim(x: torch.Tensor, n_bits: int, alpha: float, noise_seed: int):
+    """Bits/dim of images ``x`` (``k / (2**n_bits − 1)`` for 8 bits, ``k / 2**n_bits`` below) under
+    a flow that is orthogonal after its logit ``y = logit(alpha + (1 − 2 alpha) x_deq)``, as a
+    freshly built MultiscaleFlow is: its density is then the standard normal of ``y`` times the
+    logit's Jacobian. The dequantisation noise is drawn as the flow draws it (``torch.rand`` of
+    ``x``'s shape from ``noise_seed``). Returns ``(bits/dim, log q(x_deq), x_deq)``."""
+    levels = 2**n_bits
+    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(noise_seed), dtype=x.dtype)
+    x_deq = (torch.round(x * (levels - 1 if n_bits == 8 else levels)) + u) / levels
+    p = alpha + (1 - 2 * alpha) * x_deq
+    y = torch.log(p / (1 - p))
+    log_q = (-0.5 * y**2 - 0.5 * math.log(2 * math.pi)
+             + math.log(1 - 2 * alpha) - torch.log(p) - torch.log(1 - p)).flatten(1).sum(1)
+    d = x[0].numel()
+    return -(log_q - d * math.log(levels)) / (d * math.log(2)), log_q, x_deq
 
 
 def tiny_zoo(monkeypatch, tmp_path, params: dict[str, dict], train_params: dict[str, dict]) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
 from torch.func import jacfwd, vmap
 
+from conftest import closed_form_bits_per_dim
 from diffcf import zoo
 from diffcf.models.classifiers import MNISTClassifier, SmallCNN
 from diffcf.models.multiscale import COUPLINGS, MultiscaleFlow, squeeze2x2, unsqueeze2x2
@@ -106,13 +105,7 @@ def test_bits_per_dim_counts_dequantisation_and_logit():
     flow = MultiscaleFlow(1, 8, (2, 2), 8, alpha=0.05).double().eval()
     x = torch.randint(0, 256, (3, 1, 8, 8)).double() / 255.0
     bpd = flow.bits_per_dim(x, generator=torch.Generator().manual_seed(7))
-    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
-    x_deq = (torch.round(x * 255) + u) / 256
-    p = 0.05 + 0.9 * x_deq
-    y = torch.log(p / (1 - p))
-    log_q = (-0.5 * y**2 - 0.5 * math.log(2 * math.pi)
-             + math.log(0.9) - torch.log(p) - torch.log(1 - p)).flatten(1).sum(1)
-    expected = -(log_q - 64 * math.log(256)) / (64 * math.log(2))
+    expected, log_q, x_deq = closed_form_bits_per_dim(x, n_bits=8, alpha=0.05, noise_seed=7)
     assert torch.allclose(bpd, expected, atol=1e-9)
     assert torch.allclose(flow.log_prob(x_deq), log_q, atol=1e-9)
 
