@@ -40,9 +40,9 @@ CANDIDATES = {
         "checkerboard": {"steps_per_scale": [8, 8], "hidden": [128, 128], "coupling": "checkerboard"},
     },
     "celeba": {  # three scales at 32×32
-        "registered": {"steps_per_scale": [8, 8, 8], "hidden": [96, 128, 128]},  # = celeba_flow
+        "large": {"steps_per_scale": [8, 8, 8], "hidden": [96, 128, 128]},
         "small": {"steps_per_scale": [4, 4, 4], "hidden": [64, 64, 64]},
-        "medium": {"steps_per_scale": [6, 6, 6], "hidden": [64, 96, 96]},
+        "medium": {"steps_per_scale": [6, 6, 6], "hidden": [64, 96, 96]},  # = celeba_flow
         "narrow": {"steps_per_scale": [8, 8, 8], "hidden": [64, 64, 64]},
     },
     "mall": {  # four scales at 64×64

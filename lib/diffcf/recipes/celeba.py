@@ -8,13 +8,20 @@ the paper's Glow is trained. Classifier, oracles and autoencoders are trained an
 
 **Size.** The registered models work on 3×32×32 images, the CPU default. Measured on the 2-core CI
 CPU with one thread per process (while another 2-process training job ran), one Adam step at batch
-64 takes 1.4 s for the classifier, 0.07 s for an autoencoder and 2.1 s for the three-scale Glow at
-32×32: the classifier's 3000 steps are about an hour, the Glow's 30 000 steps many hours in stages.
-The paper's 64×64 has four times the pixels, so every step costs about four times as much, and a
-Glow that reaches useful samples at 64×64 is beyond the CPU's budget (issue 17 asks for 64×64 only
-if its flow's samples and counterfactuals are usable). :func:`celeba_specs` builds the same recipes
-at ``size = 64``: the paper-scale recipe (a four-scale, 64-step Glow), to be selected by
-``notebooks/params/full.yaml`` and trained on a GPU (under ``torchrun`` on several).
+64 takes 1.4 s for the classifier and 0.07 s for an autoencoder: the classifier's 3000 steps are
+about half an hour on two DDP processes. The Glow was chosen by ``benchmarks/flow_architectures.py
+--dataset celeba``: four three-scale Glows trained for the same 15 minutes of process CPU time each
+(2026-12-02) reached 1.824 test bits/dim (``medium``: 6 steps per scale, widths 64-96-96, 0.84 M
+parameters, 0.79 CPU-s per step), 1.838 (8 steps, width 64), 1.842 (4 steps, width 64) and 1.867
+(``large``: 8 steps, widths 96-128-128, 1.58 M parameters, 1.54 CPU-s per step); ``medium``'s
+samples at T = 0.7 already show faces with hair, ``large``'s are blurs. ``medium`` is also half
+as expensive per search step as ``large``, which the notebook's five-minute budget needs: every
+latent-space step decodes and differentiates through the whole flow. The paper's 64×64 has four
+times the pixels, so every step costs about four times as much, and a Glow that reaches useful
+samples at 64×64 is beyond the CPU's budget (issue 17 asks for 64×64 only if its flow's samples and
+counterfactuals are usable). :func:`celeba_specs` builds the same recipes at ``size = 64``: the
+paper-scale recipe (a four-scale, 64-step Glow), to be selected by ``notebooks/params/full.yaml``
+and trained on a GPU (under ``torchrun`` on several).
 
 **Unbalanced classes.** Blond_Hair is positive for 14.5 % of the faces: always answering "not
 blond" scores 85.5 % accuracy. Every recipe therefore reports balanced accuracy
@@ -186,7 +193,7 @@ def train_celeba_flow(flow: nn.Module, device: torch.device, stage: Stage, steps
 # ---- the named models ----------------------------------------------------------------------------
 
 FLOWS = {  # per size: the Glow's scales, steps per scale and coupling widths, and its schedule
-    32: {"steps_per_scale": [8, 8, 8], "hidden": [96, 128, 128], "steps": 30000},
+    32: {"steps_per_scale": [6, 6, 6], "hidden": [64, 96, 96], "steps": 30000},  # benchmark's `medium`
     64: {"steps_per_scale": [16, 16, 16, 16], "hidden": [192, 192, 192, 128], "steps": 100000},
 }
 
