@@ -69,13 +69,15 @@ def distance_boxplot(ax, distances: dict[str, np.ndarray], log: bool = True, yla
 def image_rows(rows: dict[str, torch.Tensor], n_cols: int | None = None, diff_cmap: str = "magma",
                size: float = 1.1):
     """A grid with one row per entry of ``rows`` (name → images ``(N, C, H, W)`` in [0, 1]), as in
-    the paper's Fig. 8. Rows whose name starts with ``|`` are difference maps drawn with
-    ``diff_cmap`` on a shared scale; grey-scale images use ``gray``."""
+    the paper's Fig. 8. Rows whose name starts with ``|`` are difference maps: each image shows
+    ``Σ_c |δ_c|`` (signed differences allowed) with ``diff_cmap``, on one scale shared by all such
+    rows; grey-scale images use ``gray``."""
     names = list(rows)
     n_cols = n_cols or min(len(v) for v in rows.values())
     fig, axes = plt.subplots(len(names), n_cols, figsize=(size * n_cols, size * len(names)),
                              squeeze=False)
-    vmax_diff = max((rows[n][:n_cols].max().item() for n in names if n.startswith("|")), default=1.0)
+    vmax_diff = max((rows[n][:n_cols].abs().sum(1).max().item() for n in names if n.startswith("|")),
+                    default=1.0)
     for r, name in enumerate(names):
         for c in range(n_cols):
             img = rows[name][c].detach().cpu()
