@@ -62,7 +62,16 @@ from diffcf.data import check_split
 from diffcf.data.celeba_attributes import ATTRIBUTES, HOW_TO_GET, read_attributes
 from diffcf.data.celeba_attributes import BLOND_HAIR as BLOND_HAIR
 from diffcf.data.celeba_attributes import attribute_index as attribute_index
-from diffcf.data.images import RESAMPLE, ImageFiles, Location, increasing_ids, numbered, stamp, to_array
+from diffcf.data.images import (
+    RESAMPLE,
+    ImageFiles,
+    Location,
+    ellipse,
+    increasing_ids,
+    numbered,
+    stamp,
+    to_array,
+)
 from diffcf.data.images import cache_dir as cache_dir
 from diffcf.data.quantize import dequantize as dequantize
 from diffcf.data.quantize import quantize as quantize
@@ -242,11 +251,7 @@ def face_region(size: int) -> Tensor:
     eyebrows (row 13) to the chin (row 28) and from cheek to cheek (columns 10–21): eyes, nose,
     mouth and skin, no hair. Notebook 04 measures how much of a change lies outside it, where
     Blond_Hair is decided."""
-    size = check_int(size, "size", 4)
-    centre = (torch.arange(size) + 0.5) / size
-    rows = (centre[:, None] - FACE_CENTRE[0]) / FACE_SEMI_AXES[0]
-    cols = (centre[None, :] - FACE_CENTRE[1]) / FACE_SEMI_AXES[1]
-    return rows.square() + cols.square() <= 1.0
+    return ellipse(check_int(size, "size", 4), FACE_CENTRE, FACE_SEMI_AXES)
 
 
 def celeba_ids(split: str = "train", root: str | Path | None = None) -> Tensor:

@@ -66,7 +66,7 @@ from diffcf.data import check_split
 from diffcf.data.chestxray_labels import COLUMNS as COLUMNS
 from diffcf.data.chestxray_labels import FOLDER_LABELS as FOLDER_LABELS
 from diffcf.data.chestxray_labels import HOW_TO_GET, IMAGE_DIR, IMAGE_PATH, SPLITS, Row, read_labels
-from diffcf.data.images import RESAMPLE, ImageFiles, Location, stamp, to_array
+from diffcf.data.images import RESAMPLE, ImageFiles, Location, ellipse, stamp, to_array
 from diffcf.data.images import cache_dir as cache_dir
 from diffcf.utils import check_int, data_root, file_digest
 
@@ -233,3 +233,17 @@ def chestxray_names(split: str = "train", root: str | Path | None = None) -> lis
     for ``split``, in the same order (from the csv alone, nothing decoded)."""
     check_split(split, SPLITS)
     return [row.path for row in read_labels(find_sources(root).labels) if row.split == split]
+
+
+CARDIAC_CENTRE, CARDIAC_SEMI_AXES = (0.62, 0.53), (0.20, 0.25)  # (row, column), in units of the side
+
+
+def cardiac_region(size: int) -> Tensor:
+    """The heart shadow and its borders on a preprocessed ``size × size`` film as a boolean
+    ``(size, size)`` mask: the ellipse centred at row ``0.62·size``, column ``0.53·size`` (the heart
+    lies to the patient's left, the image's right) with semi-axes ``0.20·size`` (rows) and
+    ``0.25·size`` (columns), about 15% of the image. It covers where the mean Cardiomegaly training
+    film is brightest against the mean healthy one, the two lobes on either side of the heart where
+    an enlarged heart shadow reaches into the lung fields. Notebook 05 measures how much of a change
+    lies inside it."""
+    return ellipse(check_int(size, "size", 4), CARDIAC_CENTRE, CARDIAC_SEMI_AXES)

@@ -104,6 +104,17 @@ def to_array(image: Image.Image, shape: tuple[int, int]) -> np.ndarray:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
+def ellipse(size: int, centre: tuple[float, float], semi_axes: tuple[float, float]) -> torch.Tensor:
+    """A boolean ``(size, size)`` mask of the ellipse with ``centre`` (row, column) and
+    ``semi_axes`` (rows, columns), both in units of the image side, measured on pixel centres: the
+    regions where notebooks 04 and 05 measure how much of a change falls (their loaders'
+    ``face_region``, ``cardiac_region``)."""
+    axis = (torch.arange(size) + 0.5) / size
+    rows = (axis[:, None] - centre[0]) / semi_axes[0]
+    cols = (axis[None, :] - centre[1]) / semi_axes[1]
+    return rows.square() + cols.square() <= 1.0
+
+
 @dataclass(frozen=True)
 class ImageFiles:
     """One dataset's image files: what they must be and how its errors and warnings speak of them.
