@@ -94,13 +94,13 @@ def cardiothoracic_ratio(x: Tensor, band: tuple[float, float] = BAND, min_contra
     margin, gap = w // 8, w // 16  # the lung minima are searched away from the film's edges and the centre
     i_left = p[..., margin : c - gap].argmin(-1) + margin
     i_right = p[..., c + gap : w - margin].argmin(-1) + c + gap
-    t_left = (p.gather(-1, i_left.unsqueeze(-1)).squeeze(-1) + centre) / 2
-    t_right = (p.gather(-1, i_right.unsqueeze(-1)).squeeze(-1) + centre) / 2
+    min_left = p.gather(-1, i_left.unsqueeze(-1)).squeeze(-1)
+    min_right = p.gather(-1, i_right.unsqueeze(-1)).squeeze(-1)
+    t_left, t_right = (min_left + centre) / 2, (min_right + centre) / 2
     below_left = p < t_left.unsqueeze(-1)
     below_right = p < t_right.unsqueeze(-1)
     # a row counts where the centre is brighter than both lung minima (else there is no valley)
-    valid = (centre - p.gather(-1, i_left.unsqueeze(-1)).squeeze(-1) > min_contrast) & (
-        centre - p.gather(-1, i_right.unsqueeze(-1)).squeeze(-1) > min_contrast)
+    valid = (centre - min_left > min_contrast) & (centre - min_right > min_contrast)
     none, past = torch.full_like(cols, -1), torch.full_like(cols, w)
     # inner end of the left run: the last column below the threshold before the centre
     j = torch.where(below_left & (cols >= i_left.unsqueeze(-1)) & (cols < c), cols, none).amax(-1)
