@@ -73,6 +73,9 @@ def test_train_and_save_writes_manifest_and_reloads(ckpt_dir):
         assert entry["bytes"] == (ckpt_dir / "tiny.pt").stat().st_size
         assert entry["metrics"] == {"steps": 1}
         assert entry["command"] == "python -m diffcf.zoo train tiny"
+        # a recipe that takes no stage (an SVM, per-class autoencoders) is recorded as one whole run
+        assert entry["steps_done"] == 1 and entry["stages"][0]["steps"] == [0, 1]
+        assert entry["train_seconds"] == entry["stages"][0]["minutes"] * 60.0 >= 0.0
         again = zoo.load("tiny")
         assert torch.equal(again.net[0].weight, model.net[0].weight)
         assert not list(ckpt_dir.glob("*.tmp"))

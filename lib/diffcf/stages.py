@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -99,7 +100,10 @@ def train(name: str, device: str | torch.device = "auto", plan: StagePlan = Stag
         max_seconds=None if plan.minutes is None else 60.0 * plan.minutes,
         save=_state_saver(name) if plan.bounded or plan.resume else None,
     )
+    started = time.perf_counter()
     metrics = spec.train(start.model, dev, stage=stage, **train_params)
+    if not stage.seconds:  # a recipe whose loops take no stage (an SVM, per-class autoencoders) ran whole
+        stage.step, stage.seconds = train_params.get("steps") or 0, time.perf_counter() - started
     return start.model.eval(), metrics, stage
 
 
