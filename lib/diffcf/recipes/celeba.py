@@ -28,10 +28,12 @@ blond" scores 85.5 % accuracy. Every recipe therefore reports balanced accuracy
 (:func:`diffcf.evaluate.balanced_accuracy`) beside accuracy, and the classifiers weight their loss
 by class: weight ``∝ frequency^−balance`` (``balance = 0``: plain cross-entropy, ``1``: fully
 balanced, each class contributing equally). Weighting, not resampling, keeps the one batch stream
-of every recipe and draws no positive image more often than the others. The default ``balance =
-0.5`` is a compromise between the two numbers issue 17 asks for (accuracy ≥ 92 % *and* balanced
-accuracy ≥ 85 %): full balancing moves the decision threshold toward "blond" and costs accuracy on
-the 85.5 % negatives, none leaves the minority class under-weighted. The SVM oracle uses
+of every recipe and draws no positive image more often than the others. The classifier's
+``balance = 0.25`` is a compromise between the two numbers issue 17 asks for (accuracy ≥ 92 % *and*
+balanced accuracy ≥ 85 %): full balancing moves the decision threshold toward "blond" and costs
+accuracy on the 85.5 % negatives, none leaves the minority class under-weighted. Measured (3000
+steps, 2026-12-03): ``balance = 0.5`` gave accuracy 0.919 and balanced accuracy 0.860, ``0.25``
+gives 0.924 and 0.853. The SVM oracle uses
 scikit-learn's ``class_weight="balanced"``: an oracle that calls almost every face "not blond"
 would judge no counterfactual blond.
 
@@ -213,7 +215,7 @@ def celeba_specs(size: int = SIZE) -> list[ModelSpec]:
             params={"size": size, "n_outputs": 2, "fc_widths": list(CELEBA_FC_WIDTHS), "dropout": 0.1},
             train=train_celeba_classifier,
             train_params={**common, "steps": 3000, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0,
-                          "balance": 0.5, "hflip": True, "seed": 11},
+                          "balance": 0.25, "hflip": True, "seed": 11},
             description=f"CNN of the paper's code (conv 32-64 / 128-128 / 256-256 with batch norm; "
                         f"linear layers at 1/8 of its widths, 512-128-64-2) on 5-bit {size}×{size} "
                         f"faces: not blond (0) vs Blond_Hair (1), the classifier f",
