@@ -46,9 +46,9 @@ from diffcf import paper, seed_everything, zoo
 from diffcf.data.mnist import load_dataset
 from diffcf.evaluate import (
     confident_share,
+    fig14_distances,
     im1_score,
     knn_target_share,
-    l2_to_pool,
     l2_to_source,
     oracle_target_share,
     pair_study,
@@ -364,20 +364,8 @@ for name, v in [("original", im1_original), ("X (adversarial)", im1_x), ("Z (cou
 # the source class? Measured with the L2 norm in pixel space X and in the flow's latent space Z.
 
 # %%
-with torch.no_grad():
-    pool = x_test[y_test == source]
-    z_src, z_pool = g.encode(x), g.encode(pool)
-    z_of = {"x": g.encode(x_adv), "z": g.encode(x_cf)}
-mod = {"x": x_adv, "z": x_cf}
-ok = {"x": ok_x, "z": ok_z}
-dist = {}
-for space in ("x", "z"):
-    m = ok[space]
-    dist[("X", space, "own")] = l2_to_source(mod[space][m], x[m])
-    dist[("X", space, "others")] = l2_to_pool(mod[space][m], pool).flatten()
-    dist[("Z", space, "own")] = l2_to_source(z_of[space][m], z_src[m])
-    dist[("Z", space, "others")] = l2_to_pool(z_of[space][m], z_pool).flatten()
-
+pool = x_test[y_test == source]  # every test image of the source class
+dist = fig14_distances(g, x, {"x": x_adv, "z": x_cf}, {"x": ok_x, "z": ok_z}, pool)
 fig = distance_histograms(dist)
 save_figure(fig, STEM, "fig14_distances")
 plt.show()

@@ -44,14 +44,13 @@ from diffcf.evaluate import (
     attribute_flips,
     balanced_accuracy,
     change_share_outside,
+    fig14_distances,
     im1_score,
     knn_target_share,
-    l2_to_pool,
-    l2_to_source,
     oracle_target_share,
     predict,
 )
-from diffcf.plotting import COLORS, distance_histograms, image_rows, share_bars
+from diffcf.plotting import COLORS, distance_histograms, flow_samples, image_rows, share_bars
 from diffcf.recipes.celeba import attribute_predictions, load_quantized
 from diffcf.search import ClassTarget, counterfactual_search
 from diffcf.utils import get_device, save_figure, save_results
@@ -109,14 +108,10 @@ print(f"flow: {flow_entry['steps_done']} steps in {flow_entry['train_seconds'] /
 # $g(g^{-1}(x))$ of test faces, which must return each face exactly.
 
 # %%
-with torch.no_grad():
-    samples = g.sample(16, torch.Generator().manual_seed(seed), temperature=0.7).clamp(0, 1)
-    x_show = x_test[:16]
-    round_trip = g.decode(g.encode(x_show))
-fig = image_rows({"samples, T = 0.7": samples, "test faces $x$": x_show, "$g(g^{-1}(x))$": round_trip.clamp(0, 1)})
+fig, round_trip_error = flow_samples(g, x_test[:16], seed, temperatures=(0.7,), name="test faces")
 save_figure(fig, STEM, "flow_samples")
 plt.show()
-print(f"largest round-trip error on these faces: {(round_trip - x_show).abs().max().item():.1e}")
+print(f"largest round-trip error on these faces: {round_trip_error:.1e}")
 
 # %% [markdown]
 # The samples are recognisable faces with hair and background but blurred: a 0.84 M-parameter Glow
@@ -255,18 +250,8 @@ plt.show()
 # pixels (X) and in the flow's latent space (Z)?
 
 # %%
-with torch.no_grad():
-    pool = x_test[y_test == source]
-    z_src, z_pool = g.encode(x), g.encode(pool)
-    z_of = {"x": g.encode(x_adv), "z": g.encode(x_cf)}
-mod, ok = {"x": x_adv, "z": x_cf}, {"x": ok_x, "z": ok_z}
-dist = {}
-for space in ("x", "z"):
-    m = ok[space]
-    dist[("X", space, "own")] = l2_to_source(mod[space][m], x[m])
-    dist[("X", space, "others")] = l2_to_pool(mod[space][m], pool).flatten()
-    dist[("Z", space, "own")] = l2_to_source(z_of[space][m], z_src[m])
-    dist[("Z", space, "others")] = l2_to_pool(z_of[space][m], z_pool).flatten()
+pool = x_test[y_test == source]  # every test image of the source class
+dist = fig14_distances(g, x, {"x": x_adv, "z": x_cf}, {"x": ok_x, "z": ok_z}, pool)
 fig = distance_histograms(dist)
 save_figure(fig, STEM, "fig14_distances")
 plt.show()

@@ -89,3 +89,19 @@ def test_recipes_train_on_fake_films(name, fake_films, monkeypatch, tmp_path):
         assert 0 < metrics["test_bits_per_dim"] < 20
     else:
         assert 0 <= metrics["test_balanced_accuracy"] <= 1 and 0 <= metrics["test_auc"] <= 1
+
+
+def test_shifted_films_move_by_their_offsets_and_repeat_the_border():
+    from diffcf.recipes.common import image_batches, shifted
+
+    x = torch.arange(2 * 36, dtype=torch.float32).reshape(2, 1, 6, 6)
+    out = shifted(x, torch.tensor([[1, -2], [0, 0]]))
+    assert torch.equal(out[0, 0, 1:, :4], x[0, 0, :5, 2:])  # moved down 1, left 2
+    assert torch.equal(out[0, 0, 0], out[0, 0, 1])  # the top row repeats the border
+    assert torch.equal(out[0, 0, :, 4], out[0, 0, :, 5])  # and so does the right column
+    assert torch.equal(out[1], x[1])
+    xb, yb = next(image_batches(x, torch.arange(2), 200, seed=0, device=torch.device("cpu"), shift=2))
+    moved = [not torch.equal(xi, x[yi]) for xi, yi in zip(xb, yb, strict=True)]
+    assert 150 < sum(moved) < 200  # one in 25 draws the offset (0, 0)
+    with pytest.raises(ValueError, match="shift"):
+        next(image_batches(x, torch.arange(2), 4, seed=0, device=torch.device("cpu"), shift=3))

@@ -1,14 +1,18 @@
 import pytest
 import torch
 
+from diffcf.data.mall_crops import density_map
 from diffcf.evaluate import (
     attribute_flips,
     change_share_outside,
+    fig14_distances,
     im1_score,
     knn_labels,
+    knn_mean_value,
     knn_target_share,
     l2_to_pool,
     l2_to_source,
+    localize_heads,
     oracle_target_share,
 )
 
@@ -46,6 +50,21 @@ def test_l2_helpers():
     assert l2_to_pool(a, torch.cat([a[:1], b[:1]])).tolist() == [[0.0, 2.0], [0.0, 2.0]]
     with pytest.raises(ValueError, match="shapes differ"):
         l2_to_source(a, b[:1])
+
+
+def test_fig14_distances_only_successes_and_in_both_spaces():
+    class Doubling:  # a "flow" whose latent is twice the image: every Z distance is twice the X one
+        def encode(self, x):
+            return 2 * x
+
+    x = torch.zeros(3, 1, 2, 2)
+    adv = x + torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1, 1) / 2  # L2 to its source 1, 2, 3
+    pool = torch.zeros(4, 1, 2, 2)
+    dist = fig14_distances(Doubling(), x, {"x": adv}, {"x": torch.tensor([True, False, True])}, pool)
+    assert dist[("X", "x", "own")].tolist() == [1.0, 3.0]  # the failed row is left out
+    assert dist[("Z", "x", "own")].tolist() == [2.0, 6.0]
+    assert dist[("X", "x", "others")].tolist() == [1.0] * 4 + [3.0] * 4
+    assert sorted(dist) == [("X", "x", "others"), ("X", "x", "own"), ("Z", "x", "others"), ("Z", "x", "own")]
 
 
 def test_share_matrix():
@@ -101,3 +120,31 @@ def test_attribute_flips_counts_the_other_attributes():
     assert attribute_flips(before, after)[0].tolist() == [2, 1]
     with pytest.raises(ValueError, match="one shape"):
         attribute_flips(before, after[:1])
+
+
+def test_knn_mean_value_is_the_mean_over_brute_force_neighbours():
+    gen = torch.Generator().manual_seed(1)
+    bank = torch.randn(50, 3, 2, 2, generator=gen)
+    counts = torch.randint(0, 6, (50,), generator=gen).float()
+    x = torch.randn(4, 3, 2, 2, generator=gen)
+    got = knn_mean_value(x, bank, counts, k=3)
+    for i in range(4):
+        d = ((bank - x[i]) ** 2).flatten(1).sum(1)
+        assert got[i].item() == pytest.approx(counts[d.argsort()[:3]].mean().item())
+    assert knn_mean_value(x[:0], bank, counts).shape == (0,)
+
+
+def test_localize_heads_recovers_the_heads_of_a_density_map():
+    heads = torch.tensor([[8.3, 20.0], [24.5, 6.2], [40.0, 44.7]])
+    density = density_map(heads, 64, sigma=2.0)
+    found = localize_heads(density, 3)
+    expected = heads[heads[:, 0].argsort()]
+    assert found.shape == (3, 2)
+    assert (found - expected).abs().max().item() < 0.5
+    assert localize_heads(density, 0).shape == (0, 2)
+    with pytest.raises(ValueError, match="non-negative int"):
+        localize_heads(density, -1)
+    with pytest.raises(ValueError, match="no mass"):
+        localize_heads(torch.zeros(8, 8), 2)
+    with pytest.raises(ValueError, match=r"one \(H, W\) map"):
+        localize_heads(density[None], 2)

@@ -248,10 +248,10 @@ def test_registered_mall_models_are_small_and_take_5_bit_crops(name):
             assert model(x).shape == (2,) and spec.train_params["n_bits"] == 5
 
 
-def test_half_size_specs_are_a_consistent_fallback():
+def test_half_size_specs_are_registered_and_consistent():
     specs = recipe.mall_specs(32)
     assert [s.name for s in specs] == [f"{n}_32" for n in MALL_MODELS]
-    assert all(s.name not in zoo.REGISTRY for s in specs)  # built on request, not registered
+    assert all(zoo.REGISTRY[s.name].params == s.params for s in specs)  # notebook 06's CPU models
     assert {s.params["size"] for s in specs} == {32}
     oracle = specs[1].build(**specs[1].params).eval()
     with torch.no_grad():

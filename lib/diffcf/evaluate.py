@@ -1,6 +1,7 @@
 """Quantitative checks of counterfactuals (§IV-C): oracles, nearest neighbours, IM1, distances; beyond
-the paper, where in the image the change happens and which other attributes flip (MNAC); and the
-balanced accuracy of classifiers on unbalanced classes.
+the paper, where in the image the change happens and which other attributes flip (MNAC); head
+localisation from a density map (Fig. 12); and the balanced accuracy of classifiers on unbalanced
+classes.
 
 The counterfactual checks compare *modified* images (counterfactuals ``x_cf`` or adversarials
 ``x_adv``) with the target class ``t`` or with their sources; all work on whole batches.
@@ -15,7 +16,7 @@ from torch import Tensor
 
 
 def _flat(x: Tensor) -> Tensor:
-    return x.reshape(len(x), -1)
+    return x.flatten(1)
 
 
 @torch.no_grad()
@@ -77,6 +78,14 @@ def knn_labels(x: Tensor, bank: Tensor, bank_labels: Tensor, k: int = 10,
     return torch.cat(out)
 
 
+def knn_mean_value(x: Tensor, bank: Tensor, bank_values: Tensor, k: int = 3) -> Tensor:
+    """Per image, the mean of ``bank_values`` (e.g. the true head counts) over its ``k`` nearest
+    dataset neighbours: Fig. 13 for a regression target (Mall: k = 3)."""
+    if len(x) == 0:
+        return torch.zeros(0, device=bank_values.device)
+    return knn_labels(x, bank, bank_values.float(), k).mean(1)
+
+
 def knn_target_share(x: Tensor, bank: Tensor, bank_labels: Tensor, t: Tensor | int, k: int = 10) -> float:
     """Mean share of the ``k`` nearest dataset neighbours that carry the target label (Fig. 13)."""
     if len(x) == 0:
@@ -114,6 +123,26 @@ def l2_to_pool(x_mod: Tensor, pool: Tensor, batch_size: int = 256) -> Tensor:
     pool_flat = _flat(pool)
     return torch.cat([torch.cdist(_flat(x_mod[i : i + batch_size]), pool_flat)
                       for i in range(0, len(x_mod), batch_size)])
+
+
+@torch.no_grad()
+def fig14_distances(g, x: Tensor, modified: dict[str, Tensor], success: dict[str, Tensor],
+                    pool: Tensor) -> dict[tuple[str, str, str], Tensor]:
+    """Fig. 14's distances for :func:`diffcf.plotting.distance_histograms`: for each search space
+    ``s`` of ``modified`` (``"x"`` adversarials, ``"z"`` counterfactuals of the sources ``x``), over
+    its successful rows ``success[s]``, the L2 distances in pixels (``"X"``) and in the flow's latent
+    space (``"Z"``, ``g.encode``) to the own source (``"own"``) and to every image of ``pool``, the
+    source class (``"others"``). Keys ``(metric, space, which)``."""
+    z_src, z_pool = g.encode(x), g.encode(pool)
+    dist = {}
+    for space, x_mod in modified.items():
+        ok = success[space]
+        z_mod = g.encode(x_mod[ok])
+        dist[("X", space, "own")] = l2_to_source(x_mod[ok], x[ok])
+        dist[("X", space, "others")] = l2_to_pool(x_mod[ok], pool).flatten()
+        dist[("Z", space, "own")] = l2_to_source(z_mod, z_src[ok])
+        dist[("Z", space, "others")] = l2_to_pool(z_mod, z_pool).flatten()
+    return dist
 
 
 def change_share_outside(x_mod: Tensor, x_src: Tensor, region: Tensor) -> Tensor:
@@ -180,3 +209,33 @@ def share_matrix(hit: Tensor, source: Tensor, target: Tensor, n_classes: int) ->
     filled = counts > 0
     m.view(-1)[filled] = sums[filled] / counts[filled]
     return m
+
+
+def localize_heads(density: Tensor, n: int, n_points: int = 4000, seed: int = 0) -> Tensor:
+    """Fig. 12's head localisation: ``n`` head positions ``(x, y)`` in pixels, the means of a Gaussian
+    mixture with ``n`` components fitted to the density map ``density`` ``(H, W)``.
+
+    The map is read as a distribution over the image: ``n_points`` points are drawn from it (a pixel
+    with probability proportional to its value, uniformly inside the pixel, pixel ``(c, r)`` covering
+    ``[c, c+1) × [r, r+1)``, as :func:`diffcf.data.mall_crops.density_map` places heads), and
+    ``sklearn.mixture.GaussianMixture`` is fitted to them from k-means starts. Returns ``(n, 2)``
+    float32 on the CPU, sorted by ``x``; ``n = 0`` gives ``(0, 2)``."""
+    from sklearn.mixture import GaussianMixture
+
+    if density.ndim != 2:
+        raise ValueError(f"density must be one (H, W) map, got shape {tuple(density.shape)}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a non-negative int (the rounded count), got {n!r}")
+    if n == 0:
+        return torch.zeros(0, 2)
+    weights = density.detach().double().cpu().clamp(min=0).flatten()
+    if not weights.sum() > 0:
+        raise ValueError(f"the density map has no mass to place {n} heads in")
+    gen = torch.Generator().manual_seed(seed)
+    pixel = torch.multinomial(weights, n_points, replacement=True, generator=gen)
+    width = density.shape[1]
+    points = torch.stack([pixel % width, pixel // width], 1).double() + torch.rand(n_points, 2, generator=gen,
+                                                                                      dtype=torch.float64)
+    mixture = GaussianMixture(n, covariance_type="spherical", n_init=3, random_state=seed).fit(points.numpy())
+    means = torch.from_numpy(mixture.means_).float()
+    return means[means[:, 0].argsort()]

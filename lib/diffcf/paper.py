@@ -12,6 +12,7 @@ Notebooks print their results beside the paper's with :func:`compare` and their 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -86,6 +87,24 @@ PAPER: dict[str, dict[str, tuple[str, str]]] = {
         "im1_mean_z": ("Z < X (Table I)", "IM1, counterfactuals"),
         "mnac_x": ("—", "mean number of other attributes flipped, adversarials"),
         "mnac_z": ("—", "the same for counterfactuals"),
+    },
+    "05_chest_xray": {
+        "classifier_accuracy": ("0.86 (CheXpert)", "binary CNN, none vs Cardiomegaly; target >= 0.78"),
+        "classifier_balanced_accuracy": ("—", "mean of the two class accuracies"),
+        "classifier_auc": ("—", "area under the ROC curve of f's Cardiomegaly probability"),
+        "flow_bits_per_dim": ("—", "test bits/dim, 8-bit films at 64×64 (paper: not reported)"),
+        "svm_accuracy": ("0.70", "linear SVM oracle on pixels, test accuracy (§IV-C)"),
+        "success_rate_x": ("—", "healthy -> cardiomegaly at Λ = 0.99, adversarials; target >= 0.90"),
+        "success_rate_z": ("—", "counterfactuals; target >= 0.90"),
+        "oracle_target_share_original": ("low (Fig. 11)", "SVM says cardiomegaly for the healthy originals"),
+        "oracle_target_share_x": ("low (Fig. 11)", "SVM says cardiomegaly for adversarials"),
+        "oracle_target_share_z": ("high (Fig. 11)", "SVM: cardiomegaly, counterfactuals; Z - X >= 0.20"),
+        "knn_target_share_x": ("low (Fig. 13)", "cardiomegaly share among the 10 nearest training films"),
+        "knn_target_share_z": ("high (Fig. 13)", "counterfactuals; Z > X"),
+        "region_change_share_x": ("—", "share of |δ| inside the cardiac region, adversarials"),
+        "region_change_share_z": ("central region (§IV-B)", "the same for counterfactuals; Z > X"),
+        "ctr_change_x": ("—", "mean change of the cardiothoracic ratio, adversarials"),
+        "ctr_change_z": ("heart enlarged (§IV-B)", "the same for counterfactuals"),
     },
     "07_approximate": {
         "mnist_recon_mse_flow": ("0 (exact inverse)", "MSE of g(g⁻¹(x)) to x, test 4s"),
@@ -206,6 +225,18 @@ CHECKS: dict[str, list[Check]] = {
         Check("more of the change outside the inner face for Z than X",
               lambda r: r["region_change_share_z"] > r["region_change_share_x"]),
     ],
+    "05_chest_xray": [
+        Check("classifier accuracy >= 0.78", lambda r: r["classifier_accuracy"] >= 0.78),
+        Check("success >= 90% in both spaces",
+              lambda r: min(r["success_rate_x"], r["success_rate_z"]) >= 0.90),
+        Check("oracle share Z - X >= 20 points",
+              lambda r: r["oracle_target_share_z"] - r["oracle_target_share_x"] >= 0.20),
+        Check("k-NN share Z > X", lambda r: r["knn_target_share_z"] > r["knn_target_share_x"]),
+        Check("more of the change inside the cardiac region for Z than X",
+              lambda r: r["region_change_share_z"] > r["region_change_share_x"]),
+        Check("cardiothoracic-ratio change measured for both spaces",
+              lambda r: all(math.isfinite(r[k]) for k in ("ctr_change_x", "ctr_change_z"))),
+    ],
     "07_approximate": [
         Check("MNIST: success >= 90% in the latent space of every generator",
               lambda r: min(r[f"mnist_success_rate_{n}"] for n in ("flow", "vae", "gan")) >= 0.90),
@@ -308,6 +339,16 @@ HEADLINE: list[tuple[str, str, tuple[str, ...]]] = [
     ("04_celeba", "10-NN share of blond faces, X / Z", ("knn_target_share_x", "knn_target_share_z")),
     ("04_celeba", "change outside the inner face, X / Z", ("region_change_share_x", "region_change_share_z")),
     ("04_celeba", "MNAC (other attributes flipped), X / Z", ("mnac_x", "mnac_z")),
+    ("05_chest_xray", "CNN accuracy / balanced accuracy / AUC",
+     ("classifier_accuracy", "classifier_balanced_accuracy", "classifier_auc")),
+    ("05_chest_xray", "success healthy → cardiomegaly, X / Z", ("success_rate_x", "success_rate_z")),
+    ("05_chest_xray", "linear SVM says cardiomegaly: original / X / Z",
+     ("oracle_target_share_original", "oracle_target_share_x", "oracle_target_share_z")),
+    ("05_chest_xray", "10-NN share of cardiomegaly films, X / Z",
+     ("knn_target_share_x", "knn_target_share_z")),
+    ("05_chest_xray", "change inside the cardiac region, X / Z",
+     ("region_change_share_x", "region_change_share_z")),
+    ("05_chest_xray", "mean change of the cardiothoracic ratio, X / Z", ("ctr_change_x", "ctr_change_z")),
     ("07_approximate", "MNIST reconstruction MSE g(g⁻¹(x)): flow / VAE / GAN",
      ("mnist_recon_mse_flow", "mnist_recon_mse_vae", "mnist_recon_mse_gan")),
     ("07_approximate", "MNIST success 4 → 9: flow / VAE / GAN / X",

@@ -95,6 +95,20 @@ def image_rows(rows: dict[str, torch.Tensor], n_cols: int | None = None, diff_cm
     return fig
 
 
+@torch.no_grad()
+def flow_samples(g, x: torch.Tensor, seed: int = 0, temperatures: tuple[float, ...] = (0.7, 1.0),
+                 name: str = "test images"):
+    """What a flow has learned, in one grid: a row of samples ``g(z)``, ``z ~ N(0, T²I)``, per
+    temperature ``T`` (the same ``z`` directions in every row), the images ``x`` and their round
+    trip ``g(g⁻¹(x))``. Returns the figure and the largest round-trip error ``max |g(g⁻¹(x)) − x|``."""
+    rows = {f"samples, T = {t}": g.sample(len(x), torch.Generator().manual_seed(seed), temperature=t)
+            for t in temperatures}
+    round_trip = g.decode(g.encode(x))
+    fig = image_rows({**{k: v.clamp(0, 1) for k, v in rows.items()}, f"{name} $x$": x,
+                      "$g(g^{-1}(x))$": round_trip.clamp(0, 1)})
+    return fig, (round_trip - x).abs().max().item()
+
+
 # ---- attribution figures (notebooks 09 and 10) -------------------------------------------------
 
 

@@ -19,6 +19,13 @@ patient's left, and a mirrored film is an anatomy the test set does not contain.
 (:mod:`diffcf.data.chestxray`), so test accuracy is optimistic for unseen patients. Training is 60 %
 positive, test 50 %: every recipe reports balanced accuracy and AUC beside accuracy, and the
 classifier weighs its loss by class (``balance``, :func:`~diffcf.recipes.common.class_weights`).
+
+**Overfitting.** 3,696 training films are few for the paper's CNN. Trained without augmentation
+(1,500 steps at batch 64, 2026-12-03) it reached a training loss of 0.09 and a test accuracy of only
+0.756 (AUC 0.853). The registered recipe moves every training film by up to ``size // 16`` pixels
+(``shift``; films lie a few pixels off centre) and adds weight decay 1e-4, 1,200 steps: test accuracy
+0.803, balanced accuracy 0.803, AUC 0.874 (45 minutes on two DDP processes, 2026-12-03; the final
+batch losses still swing between 0.3 and 0.6).
 """
 
 from __future__ import annotations
@@ -46,10 +53,12 @@ def _data(size: int):
 
 def train_chestxray_classifier(f: nn.Module, device: torch.device, stage: Stage, steps: int,
                                batch_size: int, lr: float, weight_decay: float, balance: float,
-                               seed: int) -> dict[str, float]:
-    """Cardiomegaly (1) vs none (0): :func:`~diffcf.recipes.common.train_binary_classifier`."""
+                               shift: int, seed: int) -> dict[str, float]:
+    """Cardiomegaly (1) vs none (0): :func:`~diffcf.recipes.common.train_binary_classifier`, the
+    films moved by up to ``shift`` pixels at random."""
     return train_binary_classifier(f, device, stage, _data(f.size), steps, batch_size, lr, weight_decay,
-                                   balance, hflip=False, seed=seed, desc="chest X-ray classifier")
+                                   balance, hflip=False, seed=seed, desc="chest X-ray classifier",
+                                   shift=shift)
 
 
 def train_chestxray_svm(svm: nn.Module, device: torch.device, stage: Stage, C: float,
@@ -90,8 +99,8 @@ def chestxray_specs(size: int = SIZE) -> list[ModelSpec]:
             build=CelebAClassifier,
             params={"size": size, "n_outputs": 2, "fc_widths": fc_widths, "dropout": 0.1, "in_channels": 1},
             train=train_chestxray_classifier,
-            train_params={"steps": 1500, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0,
-                          "balance": 1.0, "seed": 21},
+            train_params={"steps": 1200, "batch_size": 64, "lr": 1e-3, "weight_decay": 1e-4,
+                          "balance": 1.0, "shift": size // 16, "seed": 21},
             description=f"CNN of the paper's code (conv 32-64 / 128-128 / 256-256 with batch norm; "
                         f"linear {'-'.join(map(str, fc_widths))}-2) on 1×{size}×{size} X-rays: "
                         f"none (0) vs Cardiomegaly (1), the classifier f",

@@ -25,9 +25,13 @@ def stream_seed(seed: int, stage: Stage) -> int:
 
 
 def image_batches(x: Tensor, y: Tensor, batch_size: int, seed: int, device: torch.device,
-                  hflip: bool = False) -> Iterator[tuple[Tensor, Tensor]]:
+                  hflip: bool = False, shift: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
     """Endless random mini-batches ``(x, y)`` drawn with their own generator; with ``hflip`` each
-    image is mirrored left-right with probability 1/2 (faces: a label-preserving augmentation)."""
+    image is mirrored left-right with probability 1/2 (faces: a label-preserving augmentation);
+    with ``shift`` each is moved by up to ``shift`` pixels in each direction (edge pixels
+    repeated; films lie a few pixels off centre)."""
+    if shift < 0 or (shift and 2 * shift >= min(x.shape[-2:])):
+        raise ValueError(f"shift must lie in [0, {min(x.shape[-2:]) // 2}), got {shift}")
     gen = torch.Generator().manual_seed(seed)
     while True:
         idx = torch.randint(len(x), (batch_size,), generator=gen)
@@ -35,7 +39,21 @@ def image_batches(x: Tensor, y: Tensor, batch_size: int, seed: int, device: torc
         if hflip:
             flip = torch.rand(batch_size, generator=gen) < 0.5
             xb[flip] = xb[flip].flip(-1)
+        if shift:
+            xb = shifted(xb, torch.randint(-shift, shift + 1, (batch_size, 2), generator=gen))
         yield xb.to(device), y[idx].to(device)
+
+
+def shifted(x: Tensor, offsets: Tensor) -> Tensor:
+    """Each image of ``x`` ``(B, C, H, W)`` moved by its ``offsets[b] = (rows, columns)`` pixels
+    (positive: down, right), the border pixels repeated into the space it leaves."""
+    s = int(offsets.abs().max())
+    if s == 0:
+        return x.clone()
+    h, w = x.shape[-2:]
+    padded = nn.functional.pad(x, (s, s, s, s), mode="replicate")
+    return torch.stack([padded[b, :, s - dr : s - dr + h, s - dc : s - dc + w]
+                        for b, (dr, dc) in enumerate(offsets.tolist())])
 
 
 def train_image_flow(flow: nn.Module, device: torch.device, stage: Stage, x: Tensor, x_test: Tensor,
@@ -138,17 +156,18 @@ def _scores(model: nn.Module, x: Tensor, device: torch.device, batch_size: int =
 
 def train_binary_classifier(f: nn.Module, device: torch.device, stage: Stage, data: LabelledImages,
                             steps: int, batch_size: int, lr: float, weight_decay: float, balance: float,
-                            hflip: bool, seed: int, desc: str) -> dict[str, float]:
+                            hflip: bool, seed: int, desc: str, shift: int = 0) -> dict[str, float]:
     """Two-class classifier (class 1 = present) trained with class-weighted cross-entropy
-    (:func:`class_weights`) and Adam; test accuracy, balanced accuracy and AUC
-    (:func:`binary_metrics`)."""
+    (:func:`class_weights`) and Adam on batches augmented by ``hflip`` and ``shift``
+    (:func:`image_batches`); test accuracy, balanced accuracy and AUC (:func:`binary_metrics`)."""
     x, y = data("train")
     weight = class_weights(y, 2, balance).to(device)
 
     def loss(model: nn.Module, xb: Tensor, yb: Tensor) -> Tensor:
         return nn.functional.cross_entropy(model(xb), yb, weight=weight)
 
-    fit(f, image_batches(x, y, per_rank(batch_size), stream_seed(seed, stage), device, hflip=hflip),
+    fit(f, image_batches(x, y, per_rank(batch_size), stream_seed(seed, stage), device, hflip=hflip,
+                         shift=shift),
         loss, steps=steps, lr=lr, weight_decay=weight_decay, desc=desc, stage=stage)
     x_test, y_test = data("test")
     return binary_metrics(_scores(f.eval(), x_test, device), y_test)
