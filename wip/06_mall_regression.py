@@ -201,17 +201,17 @@ fig, axes = plt.subplots(len(show), 3, figsize=(7.2, 2.5 * len(show)), squeeze=F
 with torch.no_grad():
     for c, (name, img) in enumerate((("original", x), ("Z", runs["z"].x), ("X", runs["x"].x))):
         batch = img[show]
+        counts = {}
         for model, marker, color in ((f, "o", "cyan"), (oracle, "x", "orange")):
-            n_hat, density = model.density_and_count(batch)
+            n_hat, density = model.density_and_count(batch)  # one pass: counts and maps
+            counts[marker] = n_hat.tolist()
             for r in range(len(show)):
-                heads = localize_heads(density[r, 0], int(round(n_hat[r].item())), seed=seed)
-                ax = axes[r, c]
-                ax.plot(heads[:, 0] - 0.5, heads[:, 1] - 0.5, marker, ms=7, mfc="none", color=color)
-                ax.set_title(f"{name}: f {f(batch[r:r + 1]).item():.1f}, oracle "
-                             f"{oracle(batch[r:r + 1]).item():.1f}", fontsize=8)
+                heads = localize_heads(density[r, 0], int(round(counts[marker][r])), seed=seed)
+                axes[r, c].plot(heads[:, 0] - 0.5, heads[:, 1] - 0.5, marker, ms=7, mfc="none", color=color)
         for r in range(len(show)):
             axes[r, c].imshow(batch[r].permute(1, 2, 0).cpu())
             axes[r, c].set(xticks=[], yticks=[])
+            axes[r, c].set_title(f"{name}: f {counts['o'][r]:.1f}, oracle {counts['x'][r]:.1f}", fontsize=8)
 fig.tight_layout()
 save_figure(fig, STEM, "fig12_heads")
 plt.show()
