@@ -16,7 +16,8 @@
 # two of our own.
 #
 # **Runtime.** About 3½ minutes on a 2-core CPU with the shipped checkpoints (default: `n_images` test
-# faces); the full run (`notebooks/params/full.yaml`: 500 faces) about five times as long (not yet timed).
+# faces); the full run (`notebooks/params/full.yaml`: 500 faces at the paper's step sizes) took
+# 23½ minutes on the same CPU, all checks passing (success 0.998 in both spaces, oracle Z 0.49 / X 0.16).
 #
 # **Data.** Real CelebA from `$DIFFCF_DATA/celeba` (`make data`): 10 000 aligned faces with the
 # genuine attribute file (see its PROVENANCE.md); images 1–8000 train every model, 8001–10 000
