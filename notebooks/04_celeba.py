@@ -89,8 +89,7 @@ classifier_accuracy = (pred_test == y_test).float().mean().item()
 classifier_balanced_accuracy = balanced_accuracy(pred_test, y_test)
 svm_pred = predict(svm, x_test)
 svm_accuracy = (svm_pred == y_test).float().mean().item()
-flow_entry = zoo.manifest_entry("celeba_flow")
-flow_bits_per_dim = flow_entry["metrics"]["test_bits_per_dim"]
+flow_bits_per_dim = zoo.manifest_entry("celeba_flow")["metrics"]["test_bits_per_dim"]
 attribute_balanced = [balanced_accuracy(p, a) for p, a in
                       zip(attribute_predictions(oracle40, x_test).T, a_test.T, strict=True)]
 
@@ -99,9 +98,7 @@ print(f"classifier f:     accuracy {classifier_accuracy:.3f}, balanced accuracy 
 print(f"linear SVM:       accuracy {svm_accuracy:.3f}, balanced accuracy {balanced_accuracy(svm_pred, y_test):.3f}")
 print(f"attribute oracle: mean balanced accuracy over the 40 attributes {np.mean(attribute_balanced):.3f} "
       f"(lowest {min(attribute_balanced):.2f}, {ATTRIBUTES[int(np.argmin(attribute_balanced))]})")
-print(f"flow: {flow_entry['steps_done']} steps in {flow_entry['train_seconds'] / 60:.0f} min, "
-      f"{flow_bits_per_dim:.3f} test bits/dim (5-bit), round trip "
-      f"{flow_entry['metrics']['test_roundtrip_max_abs_error']:.1e}")
+print("flow:", zoo.flow_summary("celeba_flow"))
 
 # %% [markdown]
 # What the flow has learned, in two pictures: samples $g(z)$ at temperature $T = 0.7$ (the latent

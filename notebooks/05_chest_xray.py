@@ -91,8 +91,7 @@ classifier_auc = classifier["test_auc"]
 svm_metrics = binary_metrics(svm_scores.cpu(), y_test.cpu())
 svm_accuracy = svm_metrics["test_accuracy"]
 pred_test = logits_test.argmax(1)
-flow_entry = zoo.manifest_entry("chestxray_flow")
-flow_bits_per_dim = flow_entry["metrics"]["test_bits_per_dim"]
+flow_bits_per_dim = zoo.manifest_entry("chestxray_flow")["metrics"]["test_bits_per_dim"]
 
 print(f"films: {len(x_train)} train ({y_train.float().mean().item():.0%} cardiomegaly), "
       f"{len(x_test)} test ({y_test.float().mean().item():.0%}), {SIZE} × {SIZE}")
@@ -100,9 +99,7 @@ print(f"classifier f: accuracy {classifier_accuracy:.3f}, balanced accuracy "
       f"{classifier_balanced_accuracy:.3f}, AUC {classifier_auc:.3f}")
 print(f"linear SVM:   accuracy {svm_accuracy:.3f}, balanced accuracy "
       f"{svm_metrics['test_balanced_accuracy']:.3f}, AUC {svm_metrics['test_auc']:.3f}")
-print(f"flow: {flow_entry['steps_done']} steps in {flow_entry['train_seconds'] / 60:.0f} min, "
-      f"{flow_bits_per_dim:.3f} test bits/dim (8-bit), round trip "
-      f"{flow_entry['metrics']['test_roundtrip_max_abs_error']:.1e}")
+print("flow:", zoo.flow_summary("chestxray_flow"))
 
 # %% [markdown]
 # What the flow has learned: samples $g(z)$ with $z \sim \mathcal{N}(0, T^2 I)$ at temperatures

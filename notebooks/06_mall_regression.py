@@ -83,14 +83,11 @@ for name, model in (("f", f), ("oracle", oracle)):
           f"(constant: {metrics['test_rmse_constant']:.3f}); its density map sums to the count with "
           f"RMSE {metrics['test_map_rmse']:.3f}")
 unet_rmse, oracle_rmse = rmse["f"], rmse["oracle"]
-flow_entry = zoo.manifest_entry("mall_flow" + suffix)
-flow_bits_per_dim = flow_entry["metrics"]["test_bits_per_dim"]
+flow_bits_per_dim = zoo.manifest_entry("mall_flow" + suffix)["metrics"]["test_bits_per_dim"]
 print(f"crops: {len(x_train)} train, {len(x_test)} test, {size} × {size}; test counts: mean "
       f"{test.count.mean().item():.2f}, {(test.count == 0).float().mean().item():.0%} empty, "
       f"max {test.count.max().item():.0f}")
-print(f"flow: {flow_entry['steps_done']} steps in {flow_entry['train_seconds'] / 60:.0f} min, "
-      f"{flow_bits_per_dim:.3f} test bits/dim (5-bit), round trip "
-      f"{flow_entry['metrics']['test_roundtrip_max_abs_error']:.1e}")
+print("flow:", zoo.flow_summary("mall_flow" + suffix))
 
 # %% [markdown]
 # What the flow has learned: samples $g(z)$, $z \sim \mathcal{N}(0, T^2 I)$, at $T = 0.7$ and $1.0$,

@@ -268,3 +268,10 @@ def test_cli_rejects_bad_stage_arguments(capsys):
         with pytest.raises(SystemExit):
             zoo.main(argv)
     assert "unknown model(s) ['nope']" in capsys.readouterr().err
+
+
+def test_flow_summary_reads_the_manifest_entry():
+    entry = zoo.manifest_entry("mall_flow_32")
+    summary = zoo.flow_summary("mall_flow_32")
+    assert summary.startswith(f"{entry['steps_done']} steps in ")
+    assert f"{entry['metrics']['test_bits_per_dim']:.3f} test bits/dim (5-bit)" in summary

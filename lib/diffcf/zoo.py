@@ -211,6 +211,16 @@ def manifest_entry(name: str) -> dict[str, Any]:
     return entry
 
 
+def flow_summary(name: str) -> str:
+    """One line on how flow ``name`` was trained, from its manifest entry: steps, minutes, test
+    bits/dim (at its ``n_bits``) and the largest round-trip error on test images."""
+    entry = manifest_entry(name)
+    metrics = entry["metrics"]
+    return (f"{entry['steps_done']} steps in {entry['train_seconds'] / 60:.0f} min, "
+            f"{metrics['test_bits_per_dim']:.3f} test bits/dim ({entry['params']['n_bits']}-bit), "
+            f"round trip {metrics['test_roundtrip_max_abs_error']:.1e}")
+
+
 def frozen(model: nn.Module) -> nn.Module:
     """Eval mode and no parameter gradients: models are fixed during a counterfactual search."""
     model.eval()
