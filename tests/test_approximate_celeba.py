@@ -234,6 +234,26 @@ def test_fit_gan_trains_the_stylegan_from_its_prior():
     assert not torch.equal(after["discriminator.net.0.weight"], before["discriminator.net.0.weight"])
 
 
+@pytest.mark.parametrize("lr_generator", [None, 2e-3])
+def test_fit_gan_gives_the_generator_its_own_learning_rate(lr_generator):
+    """``lr`` is the discriminator's; the generator's is ``lr_generator`` when given, else ``lr``
+    (both on the same cosine schedule: read here from the Adams' state a stage saves)."""
+    torch.manual_seed(0)
+    gan = StyleGAN(z_dim=6, w_dim=5, mapping_layers=2, channels=[8, 6, 4, 4], ndf=4)
+    saved = {}
+
+    def batches():
+        while True:
+            yield (torch.rand(8, 3, 32, 32),)
+
+    stage = Stage(save=lambda model, state, step: saved.update(state))
+    fit_gan(gan, batches(), steps=10, lr=2e-4, lr_generator=lr_generator, progress=False, stage=stage)
+    lr_g = saved["generator"]["param_groups"][0]["lr"]
+    lr_d = saved["discriminator"]["param_groups"][0]["lr"]
+    assert lr_d > 0
+    assert lr_g / lr_d == pytest.approx(1.0 if lr_generator is None else 10.0)
+
+
 # ---- the recipes ----------------------------------------------------------------------------------
 
 def test_vae_sigma_makes_the_elbo_the_papers_loss():

@@ -203,6 +203,7 @@ def fit_gan(
     betas: tuple[float, float] = (0.5, 0.999),
     seed: int = 0,
     desc: str = "train GAN",
+    lr_generator: float | None = None,
     progress: bool = True,
     stage: Stage | None = None,
 ) -> list[float]:
@@ -216,8 +217,10 @@ def fit_gan(
     ``gan`` holds ``generator``, ``discriminator`` and ``prior_dim``, the size of the latent ``g``
     is trained from (a dcGAN's ``nz``; a style-based GAN's ``z``, which its mapping network takes to
     the ``W+`` latent that ``decode`` and the inversion work in). Learning rates follow
-    :func:`learning_rate` of the global step (cosine decay, warm-up after a lost optimiser) for both.
-    Returns the discriminator's loss every 50th step.
+    :func:`learning_rate` of the global step (cosine decay, warm-up after a lost optimiser) for both;
+    ``lr`` is the discriminator's, and the generator's unless ``lr_generator`` is given (a generator
+    with equalised learning rates, whose weights are stored at unit scale, needs a larger one: StyleGAN
+    trains at 2e-3). Returns the discriminator's loss every 50th step.
 
     Stages work as in :func:`fit`; the optimiser state a stage saves and restores is
     ``{"generator": ..., "discriminator": ...}``, the two Adams' state dicts. Under ``torchrun``
@@ -231,7 +234,8 @@ def fit_gan(
     g, d = gan.generator, gan.discriminator
     device = next(gan.parameters()).device
     _broadcast_from_rank0(gan, buffers_only=False)
-    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=betas)
+    lr_g = lr if lr_generator is None else lr_generator
+    opt_g = torch.optim.Adam(g.parameters(), lr=lr_g, betas=betas)
     opt_d = torch.optim.Adam(d.parameters(), lr=lr, betas=betas)
     if stage.optimizer_state is not None:
         opt_g.load_state_dict(stage.optimizer_state["generator"])
@@ -246,9 +250,9 @@ def fit_gan(
     bar = progress_bar(steps, desc, show=progress and clock.is_main, initial=stage.start_step)
     step = stage.start_step
     for step in range(stage.start_step, end):
-        for opt in (opt_g, opt_d):
+        for opt, base in ((opt_g, lr_g), (opt_d, lr)):
             for group in opt.param_groups:
-                group["lr"] = learning_rate(step, steps, lr, stage.warmup_steps, warmup_from)
+                group["lr"] = learning_rate(step, steps, base, stage.warmup_steps, warmup_from)
         x = next(batches)[0]
         z = torch.randn(len(x), gan.prior_dim, generator=gen).to(device)
         fake = g(z)

@@ -27,8 +27,8 @@ in ``W+``, which is larger and reconstructs real images better than ``W`` (Abdal
 
 **Learning rates.** All weights use StyleGAN's *equalised learning rate*: they are stored ``N(0, 1)``
 and scaled by ``1/√fan_in`` at run time, so that Adam's steps have the same relative size in every
-layer. The mapping network's are further slowed by ``mapping_lr_mul`` (StyleGAN: 0.01 at a learning
-rate of 2e-3; the default 0.1 gives the same effective rate at the dcGAN recipe's 2e-4).
+layer. The mapping network's are further slowed by ``mapping_lr_mul`` (StyleGAN's 0.01, at its
+learning rate of 2e-3, which the ``celeba_stylegan`` recipe uses for the generator).
 
 **Discriminator, encoder.** :class:`StyleGAN` pairs the generator with the dcGAN discriminator of
 :mod:`diffcf.models.gan` (plain convolutions with batch norm) in one module, the interface of
@@ -148,7 +148,7 @@ class StyleGenerator(nn.Module):
 
     def __init__(self, z_dim: int = 128, w_dim: int = 128, mapping_layers: int = 4,
                  channels: Sequence[int] = (128, 64, 32, 16), in_channels: int = 3, size: int = 32,
-                 mapping_lr_mul: float = 0.1):
+                 mapping_lr_mul: float = 0.01):
         super().__init__()
         self.n_ws = style_layers(size)
         if len(channels) != int(math.log2(size)) - 1:
@@ -223,7 +223,7 @@ class StyleGAN(nn.Module):
 
     def __init__(self, z_dim: int = 128, w_dim: int = 128, mapping_layers: int = 4,
                  channels: Sequence[int] = (128, 64, 32, 16), ndf: int = 48, in_channels: int = 3,
-                 size: int = 32, mapping_lr_mul: float = 0.1):
+                 size: int = 32, mapping_lr_mul: float = 0.01):
         super().__init__()
         self.generator = StyleGenerator(z_dim, w_dim, mapping_layers, channels, in_channels, size,
                                         mapping_lr_mul)
