@@ -13,7 +13,7 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 from diffcf.data.helix import S_RANGE, helix
 
 COLORS = {"x": "#d1495b", "z": "#00798c", "data": "#8d99ae", "class0": "#edae49", "class1": "#30638e",
-          "vae": "#6a4c93", "gan": "#e07a1f"}
+          "vae": "#6a4c93", "gan": "#e07a1f", "stylegan": "#43aa8b"}
 
 
 def helix_axes(fig=None, position=111, title: str = "", elev: float = 18, azim: float = -60):
