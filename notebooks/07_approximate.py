@@ -52,23 +52,16 @@ device = "auto"  # "cpu", "cuda", or "auto": CUDA when torch sees one
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from torchmetrics.functional import structural_similarity_index_measure as ssim
 
 from diffcf import paper, seed_everything, zoo
 from diffcf.data.celeba import BLOND_HAIR, attribute_index
 from diffcf.data.mnist import load_dataset
-from diffcf.evaluate import im1_score, knn_target_share, l2_to_source, oracle_target_share, predict
-from diffcf.geometry import (
-    induced_inverse_metric,
-    metric_spectrum,
-    metric_step,
-    subspace_share,
-    trace_dimension,
-)
+from diffcf.evaluate import judge_searches, predict
+from diffcf.geometry import onmanifold_shares
 from diffcf.inversion import KnownLatents, invert
-from diffcf.plotting import COLORS, image_rows, share_bars
+from diffcf.plotting import COLORS, generator_spectra, image_rows, share_bars
 from diffcf.recipes.celeba import load_quantized
 from diffcf.search import ClassTarget, counterfactual_search
 from diffcf.utils import get_device, save_figure, save_results
@@ -218,6 +211,7 @@ recon_ssim = {name: ssim(rec[name], x, data_range=1.0).item() for name in ("VAE"
 inversion_steps_random = inv_random.steps.float().mean().item()
 inversion_steps_encoder_to_match = inv_match.steps.float().mean().item()
 
+
 # %% [markdown]
 # The column "f: 4" (the share `f` still calls a 4) matters for what follows: a search starts from the reconstruction, and a
 # reconstruction the classifier no longer calls a 4 starts the search somewhere else.
@@ -289,6 +283,7 @@ fig.suptitle(f"{source} → {target} at Λ = {confidence} in the latent spaces o
 save_figure(fig, STEM, "fig9_examples")
 plt.show()
 
+
 # %% [markdown]
 # How to read the grid (the paper's Fig. 9 shows the VAE and GAN rows): for the VAE and the GAN, the
 # difference row is taken to the *reconstruction*, so it shows what the search changed, not what
@@ -315,21 +310,8 @@ plt.show()
 
 # %%
 def judge(runs, x, svm, x_train, y_train, aes, source, target):
-    """The judges of notebook 03 on each run's successful searches (and on the originals): success,
-    the oracle's and the k nearest training images' share of the target, mean IM1, mean L2 to x
-    (nan where no search succeeded). Prints the table and returns it."""
-    judged = {"original": {"success": float("nan"), "oracle": oracle_target_share(svm, x, target),
-                           "k-NN": knn_target_share(x, x_train, y_train, target, k=k_neighbours),
-                           "IM1": im1_score(x, aes[target], aes[source]).mean().item(), "L2 to x": 0.0}}
-    for name, run in runs.items():
-        ok = run.success
-        images = run.x[ok]
-        judged[name] = {"success": ok.float().mean().item()} | ({
-            "oracle": oracle_target_share(svm, images, target),
-            "k-NN": knn_target_share(images, x_train, y_train, target, k=k_neighbours),
-            "IM1": im1_score(images, aes[target], aes[source]).mean().item(),
-            "L2 to x": l2_to_source(images, x[ok]).mean().item(),
-        } if ok.any() else dict.fromkeys(("oracle", "k-NN", "IM1", "L2 to x"), float("nan")))
+    """The judges of notebook 03 (:func:`~diffcf.evaluate.judge_searches`), printed as a table."""
+    judged = judge_searches(runs, x, svm, x_train, y_train, aes, source, target, k=k_neighbours)
     print(f"{'':10s}" + "".join(f"{c:>12s}" for c in judged["original"]))
     for name, row in judged.items():
         print(f"{name:10s}" + "".join(f"{v:12.2f}" for v in row.values()))
@@ -358,6 +340,7 @@ plt.show()
 for name in ("VAE", "GAN"):
     print(f"{name}: oracle share exceeds the adversarials' by >= 20 points: "
           f"{judged[name]['oracle'] - judged['X']['oracle'] >= 0.20}")
+
 
 # %% [markdown]
 # What the judges say. The nearest neighbours agree with the grid: more than half of the ten
@@ -390,68 +373,30 @@ for name in ("VAE", "GAN"):
 
 # %%
 def theorem2(f, decoders, latents, target, colors, stem_name):
-    """For each generator ``name -> g`` with latents ``latents[name]`` of some images: the spectrum
-    of ``J Jᵀ`` at ``g(z)``, the trace dimension ``k`` (90%), and the shares of the first-order
-    Z-step ``J Jᵀ ∇ log f_target`` and of the X-gradient ``∇ log f_target`` inside the top-k
-    eigenspace (and of the Z-step inside all of span(J)). Draws and saves the figure, prints the
-    medians, returns ``(spectra, shares, dims)``."""
-    spectra, shares, dims = {}, {}, {}
-    for name, g in decoders.items():
-        known = KnownLatents(g, latents[name])
-        with torch.no_grad():
-            at = known.decode(latents[name]).clamp(0, 1)
-        # a flow's square Jacobian is cheapest row-chunked in reverse mode (benchmarks/mnist_search.py)
-        mode = dict(mode="rev", chunk_size=1, row_chunk=196) if name == "flow" else dict(mode="fwd")
-        gamma_inv, J = induced_inverse_metric(known, at, **mode)
-        ev, U = metric_spectrum(J)
-        dims[name] = int(trace_dimension(ev, 0.9).median())
-        at_req = at.clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(f(at_req).log_softmax(1)[:, target].sum(), at_req)
-        grad = grad.flatten(1)
-        z_step = metric_step(gamma_inv, grad)
-        spectra[name] = ev
-        shares[name] = {"Z-step": subspace_share(z_step, U[:, :, :dims[name]]),
-                        "X-gradient": subspace_share(grad, U[:, :, :dims[name]]),
-                        "Z-step, all of span(J)": subspace_share(z_step, U[:, :, :J.shape[-1]])}
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    for name, color in zip(decoders, colors, strict=True):
-        ev = spectra[name].clamp_min(1e-12).cpu()
-        k_axis = np.arange(1, ev.shape[1] + 1)
-        axes[0].plot(k_axis, ev.median(0).values, color=color, label=f"{name} (d = {ev.shape[1]}, k = {dims[name]})")
-        axes[0].fill_between(k_axis, ev.quantile(0.1, 0).numpy(), ev.quantile(0.9, 0).numpy(), color=color,
-                             alpha=0.2)
-    axes[0].set(xscale="log", yscale="log", xlabel="eigenvalue index", ylabel="eigenvalue of $JJ^T$",
-                title="spectrum of the induced inverse metric (median, 10–90%)")
-    axes[0].legend(fontsize=8)
-    names = list(decoders)
-    for j, (which, color) in enumerate((("X-gradient", COLORS["x"]), ("Z-step", COLORS["z"]))):
-        med = [shares[n][which].median().item() for n in names]
-        axes[1].bar(np.arange(len(names)) + 0.38 * j, med, width=0.38, color=color, label=which)
-        for i, v in enumerate(med):
-            axes[1].text(i + 0.38 * j, v + 0.02, f"{v:.2f}", ha="center", fontsize=8)
-    axes[1].set(xticks=np.arange(len(names)) + 0.19, ylim=(0, 1.3), title="median share inside the top-k eigenspace")
-    axes[1].set_xticklabels([f"{n}\n(top {dims[n]})" for n in names], fontsize=8)
-    axes[1].legend(fontsize=8, loc="upper left", ncol=2)
-    fig.tight_layout()
+    """:func:`~diffcf.geometry.onmanifold_shares` for each generator ``name -> g`` at its latents;
+    draws, saves and prints the result."""
+    measured = {name: onmanifold_shares(f, g, latents[name], target,
+                                        # a flow's square J: row-chunked reverse mode (benchmarks/mnist_search.py)
+                                        **(dict(mode="rev", chunk_size=1, row_chunk=196) if name == "flow" else {}))
+                for name, g in decoders.items()}
+    fig = generator_spectra(measured, colors)
     save_figure(fig, STEM, stem_name)
     plt.show()
-    for name in names:
-        print(f"{name:8s} k = {dims[name]:4d} of {spectra[name].shape[1]:4d}: median share in the top-k eigenspace "
-              f"X-gradient {shares[name]['X-gradient'].median():.3f}, Z-step {shares[name]['Z-step'].median():.3f}; "
-              f"Z-step inside span(J): {shares[name]['Z-step, all of span(J)'].median():.4f}")
-    return spectra, shares, dims
+    for name, m in measured.items():
+        print(f"{name:8s} k = {m.dim:4d} of {m.eigenvalues.shape[1]:4d}: median share in the top-k eigenspace "
+              f"X-gradient {m.x_gradient.median():.3f}, Z-step {m.z_step.median():.3f}; "
+              f"Z-step inside span(J): {m.z_step_in_span.median():.4f}")
+    return measured
 
 
 decoders = {"flow": flow, "VAE": vae, "GAN": gan}
 latents = {"flow": flow.encode(x[:n_metric]), "VAE": vae.encode(x[:n_metric]), "GAN": inv.z[:n_metric]}
-spectra, shares, dims = theorem2(f, decoders, latents, target, (COLORS["z"], COLORS["vae"], COLORS["gan"]),
-                                 "theorem2_spectra")
+shares = theorem2(f, decoders, latents, target, (COLORS["z"], COLORS["vae"], COLORS["gan"]), "theorem2_spectra")
 names = list(decoders)
 
 # %% tags=["nbval-check-output"]
 print("the Z-step lies more in the top eigenspace than the X-gradient, for every generator: "
-      f"{all(shares[n]['Z-step'].median() > shares[n]['X-gradient'].median() for n in names)}")
+      f"{all(shares[n].z_step.median() > shares[n].x_gradient.median() for n in names)}")
 
 # %% [markdown]
 # What it means. The flow's spectrum covers all 784 directions and falls off smoothly; "along the
@@ -652,12 +597,12 @@ plt.show()
 decoders_c = {"flow": flow_c, "VAE": vae_c, "dcGAN": gan_c, "StyleGAN": sgan_c}
 latents_c = {"flow": flow_c.encode(xc[:n_metric_celeba]), "VAE": vae_c.encode(xc[:n_metric_celeba]),
              "dcGAN": inv_dc.z[:n_metric_celeba], "StyleGAN": inv_sg.z[:n_metric_celeba]}
-spectra_c, shares_c, dims_c = theorem2(fc, decoders_c, latents_c, target_c, (
+shares_c = theorem2(fc, decoders_c, latents_c, target_c, (
     COLORS["z"], COLORS["vae"], COLORS["gan"], COLORS["stylegan"]), "celeba_theorem2_spectra")
 
 # %% tags=["nbval-check-output"]
 print("CelebA: the Z-step lies more in the top eigenspace than the X-gradient, for every generator: "
-      f"{all(shares_c[n]['Z-step'].median() > shares_c[n]['X-gradient'].median() for n in decoders_c)}")
+      f"{all(shares_c[n].z_step.median() > shares_c[n].x_gradient.median() for n in decoders_c)}")
 
 # %% [markdown]
 # The picture of section 5, at 3072 pixels (one face by default: the flow's $J$ is 3072 × 3072;
@@ -687,8 +632,8 @@ results = {key: round(float(value), 5) for key, value in {
     **{f"mnist_oracle_target_share_{n.lower()}": judged[n]["oracle"] for n in order},
     **{f"mnist_knn_target_share_{n.lower()}": judged[n]["k-NN"] for n in order},
     **{f"mnist_im1_mean_{n.lower()}": judged[n]["IM1"] for n in order},
-    **{f"mnist_onmanifold_share_{n.lower()}": shares[n]["Z-step"].median() for n in names},
-    **{f"mnist_onmanifold_share_x_{n.lower()}": shares[n]["X-gradient"].median() for n in names},
+    **{f"mnist_onmanifold_share_{n.lower()}": shares[n].z_step.median() for n in names},
+    **{f"mnist_onmanifold_share_x_{n.lower()}": shares[n].x_gradient.median() for n in names},
 }.items()}
 celeba_keys = {"flow": "flow", "vae": "VAE", "gan": "dcGAN", "stylegan": "StyleGAN", "x": "X"}
 results |= {key: round(float(value), 5) for key, value in {
@@ -702,8 +647,8 @@ results |= {key: round(float(value), 5) for key, value in {
     **{f"celeba_oracle_target_share_{k}": judged_c[n]["oracle"] for k, n in celeba_keys.items()},
     **{f"celeba_knn_target_share_{k}": judged_c[n]["k-NN"] for k, n in celeba_keys.items()},
     **{f"celeba_im1_mean_{k}": judged_c[n]["IM1"] for k, n in celeba_keys.items()},
-    **{f"celeba_onmanifold_share_{k}": shares_c[n]["Z-step"].median() for k, n in celeba_keys.items() if n in shares_c},
-    **{f"celeba_onmanifold_share_x_{k}": shares_c[n]["X-gradient"].median()
+    **{f"celeba_onmanifold_share_{k}": shares_c[n].z_step.median() for k, n in celeba_keys.items() if n in shares_c},
+    **{f"celeba_onmanifold_share_x_{k}": shares_c[n].x_gradient.median()
        for k, n in celeba_keys.items() if n in shares_c},
 }.items()}
 results["mnist_recon_mse_flow"] = float(f"{recon_mse['flow']:.2g}")  # round-off: two significant digits

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -148,3 +150,25 @@ def test_localize_heads_recovers_the_heads_of_a_density_map():
         localize_heads(torch.zeros(8, 8), 2)
     with pytest.raises(ValueError, match=r"one \(H, W\) map"):
         localize_heads(density[None], 2)
+
+
+def test_judge_searches_judges_only_successful_images_and_gives_failed_searches_nan():
+    from types import SimpleNamespace
+
+    from diffcf.evaluate import judge_searches
+
+    x = torch.zeros(4, 1, 2, 2)
+    bank = torch.cat([torch.zeros(3, 1, 2, 2), torch.ones(3, 1, 2, 2)])
+    bank_labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    oracle = lambda v: torch.stack([1 - v.flatten(1).mean(1), v.flatten(1).mean(1)], 1)  # noqa: E731
+    identity = {0: lambda v: v, 1: lambda v: v}
+    ones = torch.ones(4, 1, 2, 2)
+    runs = {"half": SimpleNamespace(x=ones, success=torch.tensor([True, True, False, False])),
+            "none": SimpleNamespace(x=ones, success=torch.zeros(4, dtype=torch.bool))}
+    table = judge_searches(runs, x, oracle, bank, bank_labels, identity, source=0, target=1, k=3)
+    assert list(table) == ["original", "half", "none"]
+    assert table["original"]["oracle"] == 0.0 and table["original"]["L2 to x"] == 0.0
+    assert table["half"]["success"] == 0.5
+    assert table["half"]["oracle"] == 1.0 and table["half"]["k-NN"] == 1.0
+    assert table["half"]["L2 to x"] == pytest.approx(2.0)
+    assert table["none"]["success"] == 0.0 and math.isnan(table["none"]["oracle"])

@@ -101,3 +101,31 @@ def test_helix_tangent_is_unit_derivative():
     numeric = (helix(s + eps) - helix(s - eps)) / (2 * eps)
     numeric = numeric / numeric.norm(dim=1, keepdim=True)
     assert torch.allclose(helix_tangent(s), numeric, atol=1e-8)
+
+
+class _Linear(torch.nn.Module):
+    """``g(z) = A z + 0.5`` as 1×4×4 images: a generator whose ``J = A`` everywhere."""
+
+    def __init__(self, A):
+        super().__init__()
+        self.A = A
+
+    def decode(self, z):
+        return (z @ self.A.T + 0.5).reshape(len(z), 1, 4, 4)
+
+
+def test_onmanifold_shares_of_a_linear_generator():
+    """J = A: the spectrum is A's squared singular values, k is its trace dimension, and the Z-step
+    A Aᵀ ∇ lies in span(A) (share 1) and more in the top-k eigenspace than the pixel gradient."""
+    from diffcf.geometry import onmanifold_shares
+
+    torch.manual_seed(0)
+    A = torch.randn(16, 3) * 0.05
+    f = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    z = torch.randn(5, 3)
+    m = onmanifold_shares(f, _Linear(A), z, target=1, share=0.9)
+    assert m.eigenvalues.shape == (5, 3)
+    torch.testing.assert_close(m.eigenvalues, torch.linalg.svdvals(A).square().expand(5, -1))
+    assert m.dim == int(trace_dimension(m.eigenvalues, 0.9).median())
+    torch.testing.assert_close(m.z_step_in_span, torch.ones(5))
+    assert bool((m.z_step > m.x_gradient).all())  # a generic pixel gradient leaves the 3-d span

@@ -239,3 +239,26 @@ def localize_heads(density: Tensor, n: int, n_points: int = 4000, seed: int = 0)
     mixture = GaussianMixture(n, covariance_type="spherical", n_init=3, random_state=seed).fit(points.numpy())
     means = torch.from_numpy(mixture.means_).float()
     return means[means[:, 0].argsort()]
+
+
+def judge_searches(runs: dict, x: Tensor, oracle: Callable[[Tensor], Tensor], bank: Tensor,
+                   bank_labels: Tensor, autoencoders, source: int, target: int,
+                   k: int = 10) -> dict[str, dict[str, float]]:
+    """The judges of §IV-C for several searches from the same sources ``x`` (``name ->`` search
+    result), on each search's successful images, with the originals as the first row: success, the oracle's
+    share of ``target`` (Fig. 11), the ``target`` share of the ``k`` nearest ``bank`` images
+    (Fig. 13), mean IM1 (Table I; ``autoencoders[c]`` reconstructs class ``c``) and the mean L2 to
+    the source. A search that never succeeded gets nan judges."""
+    def judged(images: Tensor, sources: Tensor) -> dict[str, float]:
+        if not len(images):
+            return dict.fromkeys(("oracle", "k-NN", "IM1", "L2 to x"), float("nan"))
+        return {"oracle": oracle_target_share(oracle, images, target),
+                "k-NN": knn_target_share(images, bank, bank_labels, target, k=k),
+                "IM1": im1_score(images, autoencoders[target], autoencoders[source]).mean().item(),
+                "L2 to x": l2_to_source(images, sources).mean().item()}
+
+    table = {"original": {"success": float("nan")} | judged(x, x)}
+    for name, run in runs.items():
+        ok = run.success
+        table[name] = {"success": ok.float().mean().item()} | judged(run.x[ok], x[ok])
+    return table

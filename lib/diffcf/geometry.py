@@ -15,12 +15,14 @@ eigenvalues span the tangent space of the data manifold, the others are squeezed
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torch.func import jacfwd, jacrev, vmap
 
 from diffcf.generative import Generator
+from diffcf.inversion import KnownLatents
 
 
 def _flat_single(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
@@ -134,3 +136,36 @@ def subspace_share(v: Tensor, basis: Tensor) -> Tensor:
     columns of ``basis`` (``(B, D, k)`` or ``(D, k)``): 1 = along the subspace, 0 = normal to it."""
     proj = (basis.mT @ v[..., None])[..., 0]
     return (proj**2).sum(-1) / (v**2).sum(-1).clamp_min(torch.finfo(v.dtype).tiny)
+
+
+@dataclass
+class OnManifold:
+    """What :func:`onmanifold_shares` measures at a batch of images (Theorem 1 / 2 in numbers)."""
+
+    eigenvalues: Tensor  # (B, d) of γ⁻¹ = J Jᵀ, descending (its non-zero part)
+    dim: int  # median trace dimension k (the leading eigenvalues holding ``share`` of the trace)
+    z_step: Tensor  # (B,) share of the first-order Z-step γ⁻¹ ∇_x log f_t inside the top-k eigenspace
+    x_gradient: Tensor  # (B,) share of the X-gradient ∇_x log f_t inside the same eigenspace
+    z_step_in_span: Tensor  # (B,) share of the Z-step inside all of span(J): 1 up to round-off
+
+
+def onmanifold_shares(f: Callable[[Tensor], Tensor], g: Generator, z: Tensor, target: int,
+                      share: float = 0.9, **jacobian_options) -> OnManifold:
+    """At the images ``x = clip(g(z), 0, 1)``: the spectrum of ``γ⁻¹ = J Jᵀ`` (:func:`metric_spectrum`),
+    its trace dimension ``k`` (:func:`trace_dimension`, the median over the batch), and how much of a
+    step toward class ``target`` of classifier ``f`` lies inside the top-``k`` eigenspace: the
+    first-order Z-step ``γ⁻¹ ∇_x log f_target`` (:func:`metric_step`) against the X-gradient
+    ``∇_x log f_target`` itself. ``jacobian_options`` go to :func:`jacobian` (a flow's square ``J``
+    is cheapest with ``mode="rev", chunk_size=1, row_chunk=196``)."""
+    known = KnownLatents(g, z)
+    with torch.no_grad():
+        x = known.decode(z).clamp(0, 1)
+    gamma_inv, J = induced_inverse_metric(known, x, **jacobian_options)
+    eigenvalues, U = metric_spectrum(J)
+    dim = int(trace_dimension(eigenvalues, share).median())
+    x_req = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(x_req).log_softmax(1)[:, target].sum(), x_req)
+    grad = grad.flatten(1)
+    z_step = metric_step(gamma_inv, grad)
+    return OnManifold(eigenvalues, dim, subspace_share(z_step, U[:, :, :dim]),
+                      subspace_share(grad, U[:, :, :dim]), subspace_share(z_step, U[:, :, :J.shape[-1]]))

@@ -199,6 +199,37 @@ def metric_spectrum_figure(eigenvalues: torch.Tensor, x: torch.Tensor, U: torch.
     return fig
 
 
+def generator_spectra(measured: dict, colors: tuple[str, ...]):
+    """Theorem 2 for several generators (``name -> OnManifold``, of
+    :func:`diffcf.geometry.onmanifold_shares`): left, the spectrum of ``J Jᵀ`` per generator
+    (median and 10–90% band, log-log); right, the median share of the X-gradient and of the Z-step
+    inside each generator's top-k eigenspace."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for (name, m), color in zip(measured.items(), colors, strict=True):
+        ev = m.eigenvalues.clamp_min(1e-12).cpu()
+        k_axis = np.arange(1, ev.shape[1] + 1)
+        axes[0].plot(k_axis, ev.median(0).values, color=color,
+                     label=f"{name} (d = {ev.shape[1]}, k = {m.dim})")
+        axes[0].fill_between(k_axis, ev.quantile(0.1, 0).numpy(), ev.quantile(0.9, 0).numpy(), color=color,
+                             alpha=0.2)
+    axes[0].set(xscale="log", yscale="log", xlabel="eigenvalue index", ylabel="eigenvalue of $JJ^T$",
+                title="spectrum of the induced inverse metric (median, 10–90%)")
+    axes[0].legend(fontsize=8)
+    names = list(measured)
+    for j, (which, label, color) in enumerate((("x_gradient", "X-gradient", COLORS["x"]),
+                                                ("z_step", "Z-step", COLORS["z"]))):
+        med = [getattr(measured[n], which).median().item() for n in names]
+        axes[1].bar(np.arange(len(names)) + 0.38 * j, med, width=0.38, color=color, label=label)
+        for i, v in enumerate(med):
+            axes[1].text(i + 0.38 * j, v + 0.02, f"{v:.2f}", ha="center", fontsize=8)
+    axes[1].set(xticks=np.arange(len(names)) + 0.19, ylim=(0, 1.3),
+                title="median share inside the top-k eigenspace")
+    axes[1].set_xticklabels([f"{n}\n(top {measured[n].dim})" for n in names], fontsize=8)
+    axes[1].legend(fontsize=8, loc="upper left", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
 SPACE_NAMES = {"x": "adversarial", "z": "counterfactual"}
 
 
