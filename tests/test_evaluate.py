@@ -172,3 +172,10 @@ def test_judge_searches_judges_only_successful_images_and_gives_failed_searches_
     assert table["half"]["oracle"] == 1.0 and table["half"]["k-NN"] == 1.0
     assert table["half"]["L2 to x"] == pytest.approx(2.0)
     assert table["none"]["success"] == 0.0 and math.isnan(table["none"]["oracle"])
+
+    says_source = lambda v: torch.stack([torch.ones(len(v)), torch.zeros(len(v))], 1)  # noqa: E731
+    table = judge_searches(runs, x, oracle, bank, bank_labels, identity, source=0, target=1, k=3,
+                           other_oracles={"second": says_source})
+    assert list(table["half"])[:3] == ["success", "oracle", "second"]
+    assert table["half"]["oracle"] == 1.0 and table["half"]["second"] == 0.0
+    assert math.isnan(table["none"]["second"])

@@ -243,16 +243,20 @@ def localize_heads(density: Tensor, n: int, n_points: int = 4000, seed: int = 0)
 
 def judge_searches(runs: dict, x: Tensor, oracle: Callable[[Tensor], Tensor], bank: Tensor,
                    bank_labels: Tensor, autoencoders, source: int, target: int,
-                   k: int = 10) -> dict[str, dict[str, float]]:
+                   k: int = 10, other_oracles: dict[str, Callable[[Tensor], Tensor]] | None = None,
+                   ) -> dict[str, dict[str, float]]:
     """The judges of §IV-C for several searches from the same sources ``x`` (``name ->`` search
     result), on each search's successful images, with the originals as the first row: success, the oracle's
-    share of ``target`` (Fig. 11), the ``target`` share of the ``k`` nearest ``bank`` images
+    share of ``target`` (Fig. 11), the same share for each of ``other_oracles`` (``column ->``
+    oracle, not in the paper), the ``target`` share of the ``k`` nearest ``bank`` images
     (Fig. 13), mean IM1 (Table I; ``autoencoders[c]`` reconstructs class ``c``) and the mean L2 to
     the source. A search that never succeeded gets nan judges."""
+    oracles = {"oracle": oracle, **(other_oracles or {})}
+
     def judged(images: Tensor, sources: Tensor) -> dict[str, float]:
         if not len(images):
-            return dict.fromkeys(("oracle", "k-NN", "IM1", "L2 to x"), float("nan"))
-        return {"oracle": oracle_target_share(oracle, images, target),
+            return dict.fromkeys((*oracles, "k-NN", "IM1", "L2 to x"), float("nan"))
+        return {**{column: oracle_target_share(o, images, target) for column, o in oracles.items()},
                 "k-NN": knn_target_share(images, bank, bank_labels, target, k=k),
                 "IM1": im1_score(images, autoencoders[target], autoencoders[source]).mean().item(),
                 "L2 to x": l2_to_source(images, sources).mean().item()}
