@@ -58,6 +58,11 @@ def test_trace_dimension_counts_eigenvalues_to_the_share():
     assert trace_dimension(ev, 0.5).tolist() == [1, 1]  # the first eigenvalue alone holds half
     assert trace_dimension(ev, 0.51).tolist() == [2, 1]
     assert trace_dimension(ev, 1.0).tolist() == [4, 1]
+    # float32 rounding leaves this row's last cumulative share just below 1; still at most D
+    ev = torch.tensor([[0.800011396408081, 0.6976675987243652, 0.518521785736084, 0.2938884496688843,
+                        0.28226858377456665, 0.16102945804595947]])
+    assert (ev.cumsum(-1) / ev.sum(-1, keepdim=True))[0, -1] < 1
+    assert trace_dimension(ev, 1.0).tolist() == [6]
     with pytest.raises(ValueError, match="share"):
         trace_dimension(ev, 0.0)
 

@@ -103,7 +103,8 @@ def trace_dimension(eigenvalues: Tensor, share: float = 0.9) -> Tensor:
     if not 0 < share <= 1:
         raise ValueError(f"share must lie in (0, 1], got {share}")
     cumulative = eigenvalues.cumsum(-1) / eigenvalues.sum(-1, keepdim=True)
-    return (cumulative < share).sum(-1) + 1
+    # rounding can leave the last cumulative share just below 1: never count past the last eigenvalue
+    return ((cumulative < share).sum(-1) + 1).clamp(max=eigenvalues.shape[-1])
 
 
 def first_order_check(
