@@ -530,7 +530,7 @@ celeba_recon_ssim = {name: ssim(rec_c[name], xc, data_range=1.0).item() for name
 # the search in $W^+$, at the scale this CPU allows.
 #
 # **Counterfactuals.** The search of section 3 with notebook 04's step size in the flow's $Z$,
-# twice notebook 04's in $X$ (`lr_x_celeba` = 1.4e-3: with 04's 7e-4, 12% of these faces did
+# twice notebook 04's in $X$ (`lr_x_celeba` = 1.4e-3: with 04's 7e-4, one face in eight did
 # not reach Λ within 500 steps), and Adam with learning rate `lr_latent_celeba` = 5e-2 in the
 # latent spaces of the VAE, the dcGAN and the style-based GAN (all of $W^+$), each from its
 # reconstruction; every search stops after at most `max_steps_celeba` = 500 steps (notebook 04:
