@@ -59,7 +59,7 @@ from torchmetrics.functional import structural_similarity_index_measure as ssim
 from diffcf import paper, seed_everything, zoo
 from diffcf.data.celeba import BLOND_HAIR, attribute_index
 from diffcf.data.mnist import load_dataset
-from diffcf.evaluate import judge_searches, predict
+from diffcf.evaluate import judge_searches, knn_target_share, oracle_target_share, predict
 from diffcf.geometry import onmanifold_shares
 from diffcf.inversion import KnownLatents, invert
 from diffcf.plotting import COLORS, generator_spectra, image_rows, share_bars
@@ -368,6 +368,36 @@ for name in ("VAE", "GAN"):
 # are 9s to the eye and to the two other judges; the check with the paper's oracle fails anyway,
 # narrowly for the VAE and clearly for the GAN, and we report it as it is.
 #
+# Could the linear oracle simply not read a *generated* digit: the VAE's smooth strokes, the GAN's
+# drawing? That is testable. Each generator reconstructs real test 9s the same way it reconstructed
+# the 4s ($g(g^{-1}(x))$: the VAE's encoder, the GAN's $E(x)$ + refinement), and the judges read
+# those: their share of 9s is what they can say about this generator's 9s at best.
+
+# %%
+x_target = x_test[(y_test == target) & (pred_test == target)][:n_images]
+with torch.no_grad():
+    target_recs = {"original": x_target, "VAE": vae.decode(vae.encode(x_target))}
+    target_start = encoder(x_target)
+target_recs["GAN"] = invert(gan, x_target, start=target_start, max_steps=inversion_steps).x
+print(f"real test {target}s, reconstructed: share each judge calls a {target}")
+print(f"{'':10s}{'CNN':>8s}{'oracle':>8s}{'RBF':>8s}{'k-NN':>8s}")
+ceiling = {}
+for name, images in target_recs.items():
+    ceiling[name] = {"CNN": oracle_target_share(f, images, target),
+                     "oracle": oracle_target_share(svm, images, target),
+                     "RBF": oracle_target_share(svm_rbf, images, target),
+                     "k-NN": knn_target_share(images, x_train, y_train, target, k=k_neighbours)}
+    print(f"{name:10s}" + "".join(f"{v:8.2f}" for v in ceiling[name].values()))
+
+# %% [markdown]
+# It can: the linear oracle calls 90% of these real 9s a 9 (its accuracy is 92%), 92% of the
+# VAE's reconstructions of them and 88% of the GAN's; the RBF oracle and the nearest neighbours
+# read all three at 0.93 or more. So the generators' strokes are not what the linear oracle
+# misreads. What it misreads are the counterfactuals' *shapes*: 9s that keep a 4's slant and
+# position, stopped at the first step where the CNN is 99% sure. The oracle's low share on them
+# measures how far such a minimal 9 generalises to a linear model on pixels, and that is the
+# paper's question; our VAE and GAN counterfactuals answer it less clearly than the paper's.
+#
 # ## 5. Why it works: the metric of a generator with fewer latent dimensions (Theorem 2)
 #
 # Notebook 02 showed for the flow that a gradient step in $Z$ moves the image, to first order, by
@@ -646,6 +676,8 @@ results = {key: round(float(value), 5) for key, value in {
     **{f"mnist_oracle_target_share_{n.lower()}": judged[n]["oracle"] for n in order},
     **{f"mnist_rbf_oracle_target_share_{n.lower()}": judged[n]["RBF oracle"] for n in order},
     **{f"mnist_knn_target_share_{n.lower()}": judged[n]["k-NN"] for n in order},
+    **{f"mnist_oracle_on_reconstructed_targets_{n.lower()}": ceiling[n]["oracle"]
+       for n in ceiling},
     **{f"mnist_im1_mean_{n.lower()}": judged[n]["IM1"] for n in order},
     **{f"mnist_onmanifold_share_{n.lower()}": shares[n].z_step.median() for n in names},
     **{f"mnist_onmanifold_share_x_{n.lower()}": shares[n].x_gradient.median() for n in names},
