@@ -59,7 +59,7 @@ from torchmetrics.functional import structural_similarity_index_measure as ssim
 from diffcf import paper, seed_everything, zoo
 from diffcf.data.celeba import BLOND_HAIR, attribute_index
 from diffcf.data.mnist import load_dataset
-from diffcf.evaluate import judge_searches, knn_target_share, oracle_target_share, predict
+from diffcf.evaluate import judge_searches, predict, target_shares
 from diffcf.geometry import onmanifold_shares
 from diffcf.inversion import KnownLatents, invert
 from diffcf.plotting import COLORS, generator_spectra, image_rows, share_bars
@@ -351,7 +351,6 @@ for name in ("VAE", "GAN"):
         print(f"{name}: {oracle_name}'s share exceeds the adversarials' by >= 20 points: "
               f"{judged[name][column] - judged['X'][column] >= 0.20}")
 
-
 # %% [markdown]
 # What the judges say. The nearest neighbours agree with the grid: more than half of the ten
 # nearest training images of a VAE counterfactual are 9s, half for the GAN, a third for the flow,
@@ -381,13 +380,11 @@ with torch.no_grad():
 target_recs["GAN"] = invert(gan, x_target, start=target_start, max_steps=inversion_steps).x
 print(f"real test {target}s, reconstructed: share each judge calls a {target}")
 print(f"{'':10s}{'CNN':>8s}{'oracle':>8s}{'RBF':>8s}{'k-NN':>8s}")
-ceiling = {}
-for name, images in target_recs.items():
-    ceiling[name] = {"CNN": oracle_target_share(f, images, target),
-                     "oracle": oracle_target_share(svm, images, target),
-                     "RBF": oracle_target_share(svm_rbf, images, target),
-                     "k-NN": knn_target_share(images, x_train, y_train, target, k=k_neighbours)}
-    print(f"{name:10s}" + "".join(f"{v:8.2f}" for v in ceiling[name].values()))
+ceiling = {name: target_shares(images, {"CNN": f, "oracle": svm, "RBF": svm_rbf}, x_train, y_train, target,
+                               k=k_neighbours) for name, images in target_recs.items()}
+for name, row in ceiling.items():
+    print(f"{name:10s}" + "".join(f"{v:8.2f}" for v in row.values()))
+
 
 # %% [markdown]
 # It can: the linear oracle calls 90% of these real 9s a 9 (its accuracy is 92%), 92% of the

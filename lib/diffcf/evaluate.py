@@ -241,6 +241,14 @@ def localize_heads(density: Tensor, n: int, n_points: int = 4000, seed: int = 0)
     return means[means[:, 0].argsort()]
 
 
+def target_shares(x: Tensor, oracles: dict[str, Callable[[Tensor], Tensor]], bank: Tensor,
+                  bank_labels: Tensor, target: int, k: int = 10) -> dict[str, float]:
+    """Each oracle's share of ``target`` in ``x`` (``column -> oracle``, Fig. 11) and, as "k-NN",
+    the ``target`` share of the ``k`` nearest ``bank`` images (Fig. 13)."""
+    return {**{column: oracle_target_share(o, x, target) for column, o in oracles.items()},
+            "k-NN": knn_target_share(x, bank, bank_labels, target, k=k)}
+
+
 def judge_searches(runs: dict, x: Tensor, oracle: Callable[[Tensor], Tensor], bank: Tensor,
                    bank_labels: Tensor, autoencoders, source: int, target: int,
                    k: int = 10, other_oracles: dict[str, Callable[[Tensor], Tensor]] | None = None,
@@ -256,8 +264,7 @@ def judge_searches(runs: dict, x: Tensor, oracle: Callable[[Tensor], Tensor], ba
     def judged(images: Tensor, sources: Tensor) -> dict[str, float]:
         if not len(images):
             return dict.fromkeys((*oracles, "k-NN", "IM1", "L2 to x"), float("nan"))
-        return {**{column: oracle_target_share(o, images, target) for column, o in oracles.items()},
-                "k-NN": knn_target_share(images, bank, bank_labels, target, k=k),
+        return {**target_shares(images, oracles, bank, bank_labels, target, k),
                 "IM1": im1_score(images, autoencoders[target], autoencoders[source]).mean().item(),
                 "L2 to x": l2_to_source(images, sources).mean().item()}
 
