@@ -175,8 +175,8 @@ def test_mnist_classifier_and_autoencoder_shapes():
     assert aes.reconstruction_errors(x).shape == (5, 10)
 
 
-@pytest.mark.parametrize("name", ["mnist_flow", "mnist_classifier", "mnist_svm",
-                                  "mnist_autoencoders"])
+@pytest.mark.parametrize("name", ["mnist_flow", "mnist_flow_wide", "mnist_flow_checkerboard",
+                                  "mnist_classifier", "mnist_svm", "mnist_autoencoders"])
 def test_recipes_registered_and_small(name):
     spec = zoo.REGISTRY[name]
     n_bytes = sum(t.numel() * t.element_size() for t in spec.build(**spec.params).state_dict()
@@ -184,8 +184,8 @@ def test_recipes_registered_and_small(name):
     assert n_bytes <= 40 * 2**20
 
 
-@pytest.mark.parametrize("name", ["mnist_flow", "mnist_classifier", "mnist_svm", "mnist_svm_rbf",
-                                  "mnist_autoencoders"])
+@pytest.mark.parametrize("name", ["mnist_flow", "mnist_flow_wide", "mnist_flow_checkerboard",
+                                  "mnist_classifier", "mnist_svm", "mnist_svm_rbf", "mnist_autoencoders"])
 def test_shipped_checkpoint_loads(name):
     if name not in zoo.read_manifest():
         pytest.skip(f"{name} has no shipped checkpoint yet")
