@@ -77,15 +77,15 @@ def train_mnist_autoencoders(aes: nn.Module, device: torch.device, stage: Stage,
 
 
 def mnist_flow_spec(name: str, steps_per_scale: list[int], hidden: list[int], steps: int,
-                    description: str, coupling: str = "affine") -> ModelSpec:
-    """A two-scale Glow on MNIST (actnorm, 1x1 conv, ``coupling``, learned split prior; all split
-    latents kept), trained by dequantised maximum likelihood with Adam 1e-3, batch 64."""
-    extra = {} if coupling == "affine" else {"coupling": coupling}  # the registered flows' params unchanged
+                    description: str, **flow_options) -> ModelSpec:
+    """A two-scale Glow on MNIST (actnorm, 1x1 conv, affine coupling unless ``flow_options`` name
+    another :class:`MultiscaleFlow` ``coupling``, learned split prior; all split latents kept),
+    trained by dequantised maximum likelihood with Adam 1e-3, batch 64."""
     return ModelSpec(
         name=name,
         build=MultiscaleFlow,
         params={"in_channels": 1, "size": 28, "steps_per_scale": steps_per_scale, "hidden": hidden,
-                "alpha": 0.05, **extra},
+                "alpha": 0.05, **flow_options},
         train=train_mnist_flow,
         train_params={"dataset": "mnist", "steps": steps, "batch_size": 64, "lr": 1e-3,
                       "clip_grad": 50.0, "seed": 3},
