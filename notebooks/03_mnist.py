@@ -33,7 +33,7 @@ k_neighbours = 10  # k-NN check (paper: 10)
 n_per_pair = 1  # images per (source, target) pair for the 10 x 10 matrix (full.yaml: 10)
 n_normalized = 50  # the first images of the 4 -> 9 study searched again with §III's plain ascent
 step_z_normalized, step_x_normalized = 0.5, 0.05  # its step length in Z / in X (L2)
-flow = "mnist_flow"  # the zoo's MNIST flow; "mnist_flow_wide" is the larger one in staged training
+flow = "mnist_flow"  # the zoo's MNIST flow; "mnist_flow_wide" and "mnist_flow_checkerboard" are larger (README)
 seed = 0
 device = "auto"  # "cpu", "cuda", or "auto": CUDA when torch sees one
 
