@@ -90,7 +90,8 @@ def train_image_flow(flow: nn.Module, device: torch.device, stage: Stage, x: Ten
     torch.set_num_threads(os.cpu_count() or 1)  # the other ranks are done: evaluate on every core
     gen = torch.Generator().manual_seed(seed + 1000)
     bpd, err = [], []
-    with torch.no_grad():
+    # full float32 on a GPU too: cuDNN's default TF32 convolutions would blur the round trip to ~1e-3
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
         for xb in x_test.split(500):
             xb = xb.to(device)
             bpd.append(flow.bits_per_dim(xb, generator=gen).cpu())
