@@ -98,6 +98,21 @@ def test_eval_mode_never_initialises_actnorm():
     assert all(float(m.bias.detach().abs().sum()) == 0.0 for m in actnorms)
 
 
+def test_actnorm_initialises_once_and_again_after_loading_a_fresh_state():
+    actnorms = lambda flow: [m for m in flow.modules() if hasattr(m, "initialized")]
+    flow = MultiscaleFlow(1, 8, (1, 1), 4).train()
+    first, second = torch.rand(16, 1, 8, 8), 0.5 * torch.rand(16, 1, 8, 8)
+    flow.log_prob(first)
+    after_first = [m.bias.detach().clone() for m in actnorms(flow)]
+    assert all(int(m.initialized) == 1 for m in actnorms(flow))
+    flow.log_prob(second)  # already initialised: the flag is not read again, nothing changes
+    assert all(torch.equal(m.bias, b) for m, b in zip(actnorms(flow), after_first, strict=True))
+    flow.load_state_dict(MultiscaleFlow(1, 8, (1, 1), 4).state_dict())  # an uninitialised state
+    flow.log_prob(second)  # initialises again, on this batch
+    assert all(int(m.initialized) == 1 for m in actnorms(flow))
+    assert not torch.equal(actnorms(flow)[0].bias, after_first[0])
+
+
 def test_bits_per_dim_counts_dequantisation_and_logit():
     """At initialisation (couplings and actnorm = identity, 1×1 convs orthogonal) the flow is an
     orthogonal map after the logit, so its density has a closed form to compare with."""
@@ -176,7 +191,8 @@ def test_mnist_classifier_and_autoencoder_shapes():
 
 
 @pytest.mark.parametrize("name", ["mnist_flow", "mnist_flow_wide", "mnist_flow_checkerboard",
-                                  "mnist_classifier", "mnist_svm", "mnist_autoencoders"])
+                                  "mnist_flow_large", "mnist_classifier", "mnist_svm",
+                                  "mnist_autoencoders"])
 def test_recipes_registered_and_small(name):
     spec = zoo.REGISTRY[name]
     n_bytes = sum(t.numel() * t.element_size() for t in spec.build(**spec.params).state_dict()
@@ -185,7 +201,8 @@ def test_recipes_registered_and_small(name):
 
 
 @pytest.mark.parametrize("name", ["mnist_flow", "mnist_flow_wide", "mnist_flow_checkerboard",
-                                  "mnist_classifier", "mnist_svm", "mnist_svm_rbf", "mnist_autoencoders"])
+                                  "mnist_flow_large", "mnist_classifier", "mnist_svm", "mnist_svm_rbf",
+                                  "mnist_autoencoders"])
 def test_shipped_checkpoint_loads(name):
     if name not in zoo.read_manifest():
         pytest.skip(f"{name} has no shipped checkpoint yet")

@@ -82,6 +82,13 @@ class ActNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.register_buffer("initialized", torch.tensor(0, dtype=torch.uint8))
+        # the buffer's value as last read on the host: reading a GPU buffer waits for the GPU, which
+        # every training step would otherwise do once per actnorm (about a hundred times in a deep flow)
+        self._seen_initialized = False
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._seen_initialized = False  # the loaded buffer may say otherwise: read it again
 
     @torch.no_grad()
     def _initialize(self, x: Tensor) -> None:
@@ -92,8 +99,10 @@ class ActNorm(nn.Module):
         self.initialized.fill_(1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        if self.training and not bool(self.initialized):
-            self._initialize(x)
+        if self.training and not self._seen_initialized:
+            if not bool(self.initialized):
+                self._initialize(x)
+            self._seen_initialized = True
         y = (x + self.bias) * torch.exp(self.log_scale)
         logdet = self.log_scale.sum() * x.shape[2] * x.shape[3]
         return y, logdet.expand(x.shape[0])
