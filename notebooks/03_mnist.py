@@ -594,7 +594,7 @@ paper.check(STEM, results)
 # stage buys, and the manifest keeps it for the next one (README, "Training").
 #
 # Is 200 images enough to call these gaps? The same command with `--n 500` (the shipped flow, about
-# 2 minutes on the CPU) gives Z: success 0.98, linear SVM 0.25, RBF SVM 0.25, 10-NN 0.36; X: 1.00,
+# 3 minutes on the CPU) gives Z: success 0.98, linear SVM 0.25, RBF SVM 0.25, 10-NN 0.36; X: 1.00,
 # 0.30, 0.09, 0.12. The linear oracle's gap is −5 points, the RBF oracle's +16 and the neighbours'
 # +24: the verdict of the 200, with less than two thirds of its sampling error.
 #
