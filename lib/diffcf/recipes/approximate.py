@@ -208,7 +208,7 @@ zoo.register(zoo.ModelSpec(
     build=GAN,
     params={"nz": 100, "ngf": 32, "ndf": 32},
     train=train_gan,
-    train_params={"dataset": "mnist", "steps": 6000, "batch_size": 64, "lr": 2e-4, "seed": 12,
+    train_params={"dataset": "mnist", "steps": 30000, "batch_size": 64, "lr": 2e-4, "seed": 12,
                   "eval_images": 64, "eval_steps": 300},
     description="dcGAN of the paper's code (nz 100, ngf 32, tanh mapped to [0, 1]), generator and "
                 "discriminator; g⁻¹ by inversion (notebook 07)",
