@@ -12,7 +12,9 @@ MNIST (the paper's code's sizes):
   so that a stage resumes with the discriminator it left (the discriminator is 0.7 MB). Trained by
   :func:`~diffcf.training.fit_gan` (non-saturating loss, Adam 2e-4, β₁ = 0.5: the dcGAN recipe),
   which keeps the stages of :func:`fit`: the state it saves holds both Adams. Counterfactuals use
-  ``zoo.load("mnist_gan").generator``, inverted by :class:`~diffcf.inversion.InvertedGAN`.
+  ``zoo.load("mnist_gan").generator``, inverted by :class:`~diffcf.inversion.InvertedGAN`. 30 000
+  steps, five times the 6000 an earlier version shipped: notebook 07 (section 4) measures what the
+  shorter training cost its counterfactuals.
 - ``mnist_gan_encoder``: :class:`~diffcf.models.gan.GANEncoder` ``x → z`` for the shipped
   ``mnist_gan`` (loaded, sha256-verified, inside the recipe: train the GAN first; retraining the GAN
   invalidates the encoder: the manifest records the GAN's sha256, and loading the encoder fails once
@@ -57,7 +59,8 @@ after the same refinement from its output, and from the plain start with the sam
 
 **Cost** (one process, one thread, measured while another training job held both cores of the 2-core
 CPU; :data:`SECONDS_PER_STEP`): MNIST, over 20 steps: 0.16 s for the VAE at batch 128, 0.21 s for the
-GAN and 0.19 s for the encoder at batch 64, so the schedules below take about 16, 21 and 10 minutes;
+GAN and 0.19 s for the encoder at batch 64, so the schedules below take about 16, 105 and 10 minutes
+there (alone on the two cores: the GAN's 30 000 steps took 21 minutes, the encoder's 3000 two);
 one inversion step for 64 images takes 0.05 s (the paper's full inversion, 3000 steps, up to 2.5
 minutes for 64 images). CelebA, the mean of two runs of 6 and 10 steps on fake faces: 0.29 s for the
 VAE at batch 128, 0.66 s for the dcGAN, 0.98 s for the style-based GAN and 0.80 s for its encoder at
