@@ -232,7 +232,7 @@ inversion_steps_encoder_to_match = inv_match.steps.float().mean().item()
 # reconstructions are no longer 4s to `f`). The GAN can only return images it can draw. Its
 # encoder alone gives a plausible digit of the right slant, but not always a 4 (the fourth and
 # eighth columns come back as 9s; 16% of the 32 are no 4 to `f`). The paper's inversion from a
-# random start gets as close on average, but it stalls for some images in a wrong basin (a
+# random start gets closer on average, but it stalls for some images in a wrong basin (a
 # fragment in the second column, a box in the ninth, a speckled 8 in the tenth), and one image in
 # 32 reaches the paper's MSE of 1e-3 within 500 steps (exercise 1 gives it the paper's 3000).
 # Starting the same optimisation at $E(x)$ gives the most faithful reconstructions (SSIM 0.98, a
@@ -401,16 +401,16 @@ for name in ("VAE", "GAN"):
 # paper's oracle follows its sample quality, and levels off at 13 to 20 points, at or below the
 # threshold of 20.
 #
-# For the VAE, training longer is no reliable lever. `--vae-steps 18000` trains the VAE's recipe for three
-# times the shipped 6000 steps in one process (test ELBO −97.2 nats against −100.7; about 15 CPU
-# minutes): margins +22 and +25 (linear oracle 52% and 55%), RBF oracle 64% and 72%, neighbours
+# For the VAE, training longer is no reliable lever. `--vae-steps 18000` trains the VAE's recipe for
+# three times the shipped 6000 steps in one process (test ELBO −97.2 nats against −100.7; about 15
+# CPU minutes): margins +22 and +25 (linear oracle 52% and 55%), RBF oracle 64% and 72%, neighbours
 # 59% and 62%. A second 18 000-step run, on two DDP processes (`torchrun --nproc_per_node=2 -m
 # diffcf.zoo train mnist_vae` with the recipe's steps set to 18 000; its own batches, ELBO −97.3),
 # gave margins +11 and +18 (41%, 48%; RBF 54%, 61%; neighbours 53%, 56%). Two runs of the same
 # recipe part by 7 to 11 points, several times the shipped VAE's distance from the threshold (2
-# points below it to 2 above, with 100 or 500 images): the VAE's margin sits on the threshold within the spread between training runs. The
-# notebook keeps the shipped VAE rather than choose among runs by the judges' verdict on the test
-# 4s.
+# points below it to 2 above, with 100 or 500 images): the VAE's margin sits on the threshold within
+# the spread between training runs. The notebook keeps the shipped VAE rather than choose among runs
+# by the judges' verdict on the test 4s.
 #
 # Could the linear oracle simply not read a *generated* digit: the VAE's smooth strokes, the GAN's
 # drawing? That is testable. Each generator reconstructs real test 9s the same way it reconstructed
