@@ -58,17 +58,17 @@ the style-based GAN's mean ``w``) and the share that reached MSE < 1e-3; the enc
 after the same refinement from its output, and from the plain start with the same budget.
 
 **Cost** (one process, one thread, measured while another training job held both cores of the 2-core
-CPU; :data:`SECONDS_PER_STEP`): MNIST, over 20 steps: 0.16 s for the VAE at batch 128, 0.21 s for the
-GAN and 0.19 s for the encoder at batch 64, so the schedules below take about 16, 105 and 10 minutes
-there (alone on the two cores: the GAN's 30 000 steps took 21 minutes, the encoder's 3000 two);
-one inversion step for 64 images takes 0.05 s (the paper's full inversion, 3000 steps, up to 2.5
-minutes for 64 images). CelebA, the mean of two runs of 6 and 10 steps on fake faces: 0.29 s for the
-VAE at batch 128, 0.66 s for the dcGAN, 0.98 s for the style-based GAN and 0.80 s for its encoder at
-batch 64: about 39, 44, 52 and 40 minutes; one inversion step for 64 faces takes 0.14 s (dcGAN) and
-0.39 s (style-based GAN), so the evaluations (300 steps) add about 45 s, 2 minutes and, for the
-encoder's two inversions, 4 minutes. The style-based generator costs several times the dcGAN's per
-image at the same width (bilinear upsampling, modulation, two convolutions per resolution), hence
-its narrow ``channels`` (128, 64, 32, 16 at 4, 8, 16, 32 pixels).
+CPU): MNIST, over 20 steps: 0.16 s for the VAE at batch 128, 0.21 s for the GAN and 0.19 s for the
+encoder at batch 64, so the schedules below take about 16, 105 and 10 minutes there (alone on the
+two cores: the GAN's 30 000 steps took 21 minutes, the encoder's 3000 two); one inversion step for
+64 images takes 0.05 s (the paper's full inversion, 3000 steps, up to 2.5 minutes for 64 images).
+CelebA, the mean of two runs of 6 and 10 steps on fake faces: 0.29 s for the VAE at batch 128,
+0.66 s for the dcGAN, 0.98 s for the style-based GAN and 0.80 s for its encoder at batch 64: about 39,
+44, 52 and 40 minutes; one inversion step for 64 faces takes 0.14 s (dcGAN) and 0.39 s (style-based
+GAN), so the evaluations (300 steps) add about 45 s, 2 minutes and, for the encoder's two
+inversions, 4 minutes. The style-based generator costs several times the dcGAN's per image at the
+same width (bilinear upsampling, modulation, two convolutions per resolution), hence its narrow
+``channels`` (128, 64, 32, 16 at 4, 8, 16, 32 pixels).
 """
 
 from __future__ import annotations
@@ -88,9 +88,6 @@ from diffcf.recipes.celeba import N_BITS, SIZE, load_quantized
 from diffcf.recipes.common import image_batches, stream_seed
 from diffcf.training import Stage, fit, fit_gan, per_rank, rank
 
-SECONDS_PER_STEP = {"mnist_vae": 0.16, "mnist_gan": 0.21, "mnist_gan_encoder": 0.19, "celeba_vae": 0.29,
-                    "celeba_gan": 0.66, "celeba_stylegan": 0.98,
-                    "celeba_stylegan_encoder": 0.80}  # see the docstring
 PAPER_KL_WEIGHT = 2.5e-4  # the paper's CelebA VAE: mean squared error on [−1, 1] + 2.5e-4 · KL
 
 
