@@ -2,7 +2,7 @@
 spaces against success, time and the judges (not a speed test of code).
 
     .venv/bin/python benchmarks/mnist_latent_lr.py [--n 100] [--settings 5e-3:1000 1e-2:500 2e-2:300]
-        [--gan-steps 6000 18000] [--vae-steps 18000]
+        [--gan-steps 6000 18000] [--vae-steps 6000 18000]
 
 Notebook 07's MNIST study: the first ``--n`` test 4s that the CNN calls 4, searched to Λ = 0.99 in
 the latent space of ``mnist_vae`` (from the encoder's mean) and of ``mnist_gan`` (from the learned
