@@ -13,8 +13,8 @@ images. The paper's code uses 5e-3 and 1000 steps; this is the measurement behin
 default (2e-2, at most 300 steps).
 
 With ``--gan-steps`` it asks how the GAN's training length matters: the ``mnist_gan`` recipe is
-trained afresh for each given number of steps instead of the shipped 30 000 (about 42 CPU-seconds
-per 1000 on two cores) and searched as the shipped one, from the shipped encoder's start refined the
+trained afresh for each given number of steps instead of the recipe's (about 42 CPU-seconds per
+1000 on two cores) and searched as the shipped one, from the shipped encoder's start refined the
 same way (the encoder was trained for the shipped GAN, so the refinement has more to do: the mean
 squared error of each inversion is printed), beside the share of 1000 samples of each GAN the CNN is
 confident about (notebook 03's measure of sample quality). ``--vae-steps`` does the same for the
@@ -47,10 +47,10 @@ def main() -> None:
                         default=[(5e-3, 1000), (1e-2, 500), (2e-2, 300)])
     parser.add_argument("--inversion-steps", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--gan-steps", type=int, nargs="*", default=[],
-                        help="also: the GAN recipe trained afresh for these many steps (shipped: 30 000)")
-    parser.add_argument("--vae-steps", type=int, nargs="*", default=[],
-                        help="also: the VAE recipe trained afresh for these many steps (shipped: 6000)")
+    for flag, name in (("--gan-steps", "mnist_gan"), ("--vae-steps", "mnist_vae")):
+        parser.add_argument(flag, type=int, nargs="*", default=[],
+                            help=f"also: the {name} recipe trained afresh for these many steps "
+                                 f"(recipe: {zoo.REGISTRY[name].train_params['steps']})")
     args = parser.parse_args()
     seed_everything(args.seed)
     source, target = 4, 9
