@@ -163,6 +163,15 @@ def train_gan_encoder(encoder: nn.Module, device: torch.device, stage: Stage, da
     """The encoder ``x → z`` that starts the inversion of the shipped GAN ``gan`` (see the module
     docstring)."""
     g = zoo.frozen(zoo.load(gan, device)).generator
+    return fit_gan_encoder(encoder, g, device, stage, dataset, steps, batch_size, lr, latent_weight, seed,
+                           eval_images, eval_steps, hflip)
+
+
+def fit_gan_encoder(encoder: nn.Module, g: nn.Module, device: torch.device, stage: Stage, dataset: str,
+                    steps: int, batch_size: int, lr: float, latent_weight: float, seed: int,
+                    eval_images: int, eval_steps: int, hflip: bool = False) -> dict[str, float]:
+    """:func:`train_gan_encoder` for a generator ``g`` at hand (frozen, in eval mode) instead of a
+    shipped one: ``benchmarks/mnist_latent_lr.py`` gives each GAN it trains afresh its own encoder."""
     encoder.attach(g)
     x = load_images(dataset, "train", g.size)
     gen = torch.Generator().manual_seed(stream_seed(seed, stage) + 1)
