@@ -52,6 +52,7 @@ from diffcf.evaluate import (
     l2_to_source,
     oracle_target_share,
     pair_study,
+    paired_share_difference,
     predict,
     share_matrix,
 )
@@ -265,6 +266,23 @@ print(f"linear SVM target share  original {oracle_target_share_original:.2f}  X 
 print(f"RBF SVM target share     original {rbf_oracle_target_share_original:.2f}  X {rbf_oracle_target_share_x:.2f}  Z {rbf_oracle_target_share_z:.2f}")
 print(f"k-NN target share        original {knn_target_share_original:.2f}  X {knn_target_share_x:.2f}  Z {knn_target_share_z:.2f}")
 
+# %% [markdown]
+# How much of such a difference is the draw of the test 4s? The margin Z − X of the linear oracle
+# (the quantity the paper's Fig. 11 compares) with a 95% interval: a paired bootstrap over the source
+# 4s (:func:`~diffcf.evaluate.paired_share_difference`; the Z- and X-searches start from the same
+# images, and every resample keeps the pairs).
+
+# %%
+oracle_margin_z, oracle_margin_z_low, oracle_margin_z_high = paired_share_difference(
+    predict(svm, x_cf) == target, ok_z, predict(svm, x_adv) == target, ok_x, seed=seed)
+print(f"linear SVM share of {target}s, Z minus X: {100 * oracle_margin_z:+.1f} points "
+      f"(95% interval {100 * oracle_margin_z_low:+.1f} to {100 * oracle_margin_z_high:+.1f})")
+
+# %% [markdown]
+# In the run stored here the margin is −4.5 points, with an interval from −10 to +1: other test 4s
+# could move it by several points either way, but not to the paper's side, and the project's target
+# of +30 lies far outside. The oracle's verdict is not an accident of the sample.
+
 
 # %% [markdown]
 # ### Adam, or §III's plain ascent with a normalised step?
@@ -473,6 +491,9 @@ results = {key: round(float(value), 4) for key, value in {
     "oracle_target_share_original": oracle_target_share_original,
     "oracle_target_share_x": oracle_target_share_x,
     "oracle_target_share_z": oracle_target_share_z,
+    "oracle_margin_z": oracle_margin_z,
+    "oracle_margin_z_low": oracle_margin_z_low,
+    "oracle_margin_z_high": oracle_margin_z_high,
     "rbf_oracle_target_share_x": rbf_oracle_target_share_x,
     "rbf_oracle_target_share_z": rbf_oracle_target_share_z,
     "knn_target_share_x": knn_target_share_x,
@@ -513,11 +534,12 @@ paper.check(STEM, results)
 #   source in X, counterfactuals in Z, and counterfactuals stay closer to their own source than to
 #   other 4s (Fig. 14).
 # - **k-NN** (Fig. 13) and **IM1** (Table I): counterfactuals look more like 9s than adversarials do,
-#   as in the paper; the k-NN shares differ by 23 points, short of the 25 this project asks for, the
+#   as in the paper; the k-NN shares differ by 24 points, short of the 25 this project asks for, the
 #   mean IM1 by a small margin.
 # - **Oracle** (Fig. 11): here we do **not** reproduce the paper. The linear SVM calls fewer
-#   counterfactuals than adversarials a 9, where the paper finds counterfactuals far ahead (this
-#   project's target: 30 points in favour of Z). The RBF SVM (not in the paper) sides with the
+#   counterfactuals than adversarials a 9 (−4.5 points, 95% interval −10 to +1 over the source
+#   4s), where the paper finds counterfactuals far ahead (this project's target: 30 points in favour
+#   of Z). The RBF SVM (not in the paper) sides with the
 #   counterfactuals by 14 points; over the 90 pairs of section 6 the linear SVM does too, by 9 points
 #   (target 25). With §III's normalised steps instead of Adam the linear SVM's verdict on 4 → 9 flips
 #   to 14 points in favour of Z (section 3). What we measured about why is below.

@@ -16,6 +16,7 @@ from diffcf.evaluate import (
     l2_to_source,
     localize_heads,
     oracle_target_share,
+    paired_share_difference,
 )
 
 
@@ -179,3 +180,43 @@ def test_judge_searches_judges_only_successful_images_and_gives_failed_searches_
     assert list(table["half"])[:3] == ["success", "oracle", "second"]
     assert table["half"]["oracle"] == 1.0 and table["half"]["second"] == 0.0
     assert math.isnan(table["none"]["second"])
+
+
+def _bernoulli(p: float, n: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.rand(n, generator=gen) < p
+
+
+def test_paired_share_difference_is_the_difference_of_the_shares_over_successes():
+    gen = torch.Generator().manual_seed(0)
+    hit_a, found_a, hit_b, found_b = (_bernoulli(p, 50, gen) for p in (0.6, 0.8, 0.3, 0.9))
+    diff, low, high = paired_share_difference(hit_a, found_a, hit_b, found_b)
+    expected = (hit_a & found_a).sum() / found_a.sum() - (hit_b & found_b).sum() / found_b.sum()
+    assert diff == pytest.approx(expected.item())
+    assert low < diff < high
+    same = paired_share_difference(hit_a, found_a, hit_a, found_a)
+    assert same == (0.0, 0.0, 0.0)  # a search against itself: every resample gives 0
+
+
+def test_paired_share_difference_interval_covers_the_true_difference_and_narrows_with_n():
+    gen = torch.Generator().manual_seed(1)
+    covered, widths = 0, {100: [], 400: []}
+    for trial in range(200):
+        for n in widths:
+            ok = torch.ones(n, dtype=torch.bool)
+            a, b = _bernoulli(0.5, n, gen), _bernoulli(0.3, n, gen)
+            _, low, high = paired_share_difference(a, ok, b, ok, n_resamples=1000, seed=trial)
+            widths[n].append(high - low)
+            covered += n == 100 and low <= 0.2 <= high
+    assert 0.90 <= covered / 200 <= 0.99  # nominal 0.95
+    ratio = sum(widths[100]) / sum(widths[400])
+    assert 1.8 < ratio < 2.2  # width ~ 1/sqrt(n)
+
+
+def test_paired_share_difference_rejects_bad_input():
+    ok = torch.ones(4, dtype=torch.bool)
+    with pytest.raises(ValueError, match="bool"):
+        paired_share_difference(ok.float(), ok, ok, ok)
+    with pytest.raises(ValueError, match="one length"):
+        paired_share_difference(ok, ok, ok[:3], ok[:3])
+    with pytest.raises(ValueError, match="level"):
+        paired_share_difference(ok, ok, ok, ok, level=95)
