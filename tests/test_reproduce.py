@@ -175,3 +175,15 @@ def test_params_run_writes_elsewhere_and_reports_failed_checks(tmp_root, capsys)
     assert (committed / "results.json").read_text() == '{"n": 1}\n'
     assert (tmp_root / "figures" / "RESULTS.md").read_text() == "committed\n"
     assert "DIFFCF_FIGURES" not in os.environ
+
+
+def test_runner_refuses_notebooks_out_of_sync_with_their_sources(tmp_root, capsys):
+    import jupytext
+
+    py = tmp_root / "notebooks" / "01_demo.py"
+    py.write_text("# %%\nx = 1\n")
+    jupytext.write(jupytext.read(py), py.with_suffix(".ipynb"))
+    py.write_text("# %%\nx = 2\n")  # edited after the last sync: running the .ipynb would ignore it
+    assert reproduce.main(["--only", "01", "--update-notebooks"]) == 2
+    assert "differ from their .py sources: run `make sync`" in capsys.readouterr().err
+    assert "x = 1" in py.with_suffix(".ipynb").read_text()  # nothing was run or written

@@ -69,18 +69,21 @@ def list_notebooks(only: list[str] | None = None) -> list[Path]:
     return books
 
 
-def check_pairs() -> list[str]:
-    """Names of jupytext pairs (``.py`` + ``.ipynb``) that are out of sync or incomplete."""
+def _pair_differs(py: Path, nb: Path) -> bool:
+    """Whether the notebook ``nb``, written as jupytext's percent script, differs from ``py``."""
     import jupytext
 
+    return jupytext.writes(jupytext.read(nb), fmt="py:percent") != py.read_text()
+
+
+def check_pairs() -> list[str]:
+    """Names of jupytext pairs (``.py`` + ``.ipynb``) that are out of sync or incomplete."""
     bad = []
     for py in sorted(notebooks_dir().glob("[0-9][0-9]_*.py")):
         nb = py.with_suffix(".ipynb")
         if not nb.exists():
             bad.append(f"{py.name}: no paired {nb.name}")
-            continue
-        text = jupytext.writes(jupytext.read(nb), fmt="py:percent")
-        if text != py.read_text():
+        elif _pair_differs(py, nb):
             bad.append(f"{py.name} and {nb.name} disagree (run `make sync`)")
     for nb in sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb")):
         if not nb.with_suffix(".py").exists():
@@ -241,7 +244,13 @@ def _prepare(args: argparse.Namespace) -> tuple[dict[str, dict[str, Any]], list[
                           "reference) and cannot be combined with --params; run it without --params")
     params = load_params(args.params) if args.params else {}
     validate_params(params, args.params, list_notebooks())
-    return params, list_notebooks(args.only)
+    books = list_notebooks(args.only)
+    # The runner executes the .ipynb: an edited .py would be ignored, and with --update-notebooks the
+    # executed .ipynb would become the newer file, which the next `jupytext --sync` copies over the .py.
+    bad = [b.name for b in books if b.with_suffix(".py").exists() and _pair_differs(b.with_suffix(".py"), b)]
+    if bad:
+        raise RunnerError(f"{', '.join(bad)} differ from their .py sources: run `make sync` first")
+    return params, books
 
 
 def _report(rows: list[RunRow], out: Path, results: Path) -> None:
