@@ -20,6 +20,10 @@
   reference) for every notebook that ran to the end, ``checks failed`` included (an honest FAIL
   verdict is a legitimate stored output); it refuses ``--params``, since the stored outputs are
   those of the default parameters. ``--check-pairs`` only checks that every jupytext pair is in sync.
+- A notebook whose ``.py`` source differs from its ``.ipynb`` is not run (``make sync`` first): the
+  runner executes the ``.ipynb``, so an edit to the ``.py`` would be ignored, and worse, with
+  ``--update-notebooks`` the executed ``.ipynb`` would become the newer file of the pair, which the
+  next ``jupytext --sync`` copies over the edited ``.py``.
 - A bad command line or parameter file is reported as one ``error:`` line, exit status 2.
 """
 
@@ -245,8 +249,6 @@ def _prepare(args: argparse.Namespace) -> tuple[dict[str, dict[str, Any]], list[
     params = load_params(args.params) if args.params else {}
     validate_params(params, args.params, list_notebooks())
     books = list_notebooks(args.only)
-    # The runner executes the .ipynb: an edited .py would be ignored, and with --update-notebooks the
-    # executed .ipynb would become the newer file, which the next `jupytext --sync` copies over the .py.
     bad = [b.name for b in books if b.with_suffix(".py").exists() and _pair_differs(b.with_suffix(".py"), b)]
     if bad:
         raise RunnerError(f"{', '.join(bad)} differ from their .py sources: run `make sync` first")
