@@ -34,7 +34,7 @@ import torch
 
 from diffcf import seed_everything, stages, zoo
 from diffcf.data.mnist import load_dataset
-from diffcf.evaluate import confident_share, knn_target_share, oracle_target_share, predict
+from diffcf.evaluate import confident_share, predict, target_shares
 from diffcf.inversion import KnownLatents, invert
 from diffcf.models.gan import GANEncoder
 from diffcf.recipes.approximate import fit_gan_encoder
@@ -109,11 +109,10 @@ def main() -> None:
         run = counterfactual_search(f, x, ClassTarget(target, 0.99), space=space, g=g, lr=lr,
                                     max_steps=max_steps, bounds=(0.0, 1.0))
         seconds = time.perf_counter() - t0
-        found = run.x[run.success]
+        shares = target_shares(run.x[run.success], {"linear": svm, "RBF": svm_rbf}, x_train, y_train, target)
         print(f"{name:14s}{lr:8g}{max_steps:6d}{seconds:7.1f}{run.success.float().mean().item():9.2f}"
-              f"{run.steps.median().item():9.0f}{oracle_target_share(svm, found, target):8.2f}"
-              f"{oracle_target_share(svm_rbf, found, target):6.2f}"
-              f"{knn_target_share(found, x_train, y_train, target):7.2f}", flush=True)
+              f"{run.steps.median().item():9.0f}{shares['linear']:8.2f}{shares['RBF']:6.2f}"
+              f"{shares['k-NN']:7.2f}", flush=True)
 
     for lr, max_steps in args.settings:
         for name, g in latents.items():

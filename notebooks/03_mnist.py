@@ -52,8 +52,8 @@ from diffcf.evaluate import (
     l2_to_source,
     oracle_target_share,
     pair_study,
-    paired_share_difference,
     predict,
+    search_margin,
     share_matrix,
 )
 from diffcf.generative import reconstruction_error
@@ -269,12 +269,12 @@ print(f"k-NN target share        original {knn_target_share_original:.2f}  X {kn
 # %% [markdown]
 # How much of such a difference is the draw of the test 4s? The margin Z − X of the linear oracle
 # (the quantity the paper's Fig. 11 compares) with a 95% interval: a paired bootstrap over the source
-# 4s (:func:`~diffcf.evaluate.paired_share_difference`; the Z- and X-searches start from the same
+# 4s (:func:`~diffcf.evaluate.search_margin`; the Z- and X-searches start from the same
 # images, and every resample keeps the pairs).
 
 # %%
-oracle_margin_z, oracle_margin_z_low, oracle_margin_z_high = paired_share_difference(
-    predict(svm, x_cf) == target, ok_z, predict(svm, x_adv) == target, ok_x, seed=seed)
+oracle_margin_z, oracle_margin_z_low, oracle_margin_z_high = search_margin(svm, z_cf, x_adv_run, target,
+                                                                           seed=seed)
 print(f"linear SVM share of {target}s, Z minus X: {100 * oracle_margin_z:+.1f} points "
       f"(95% interval {100 * oracle_margin_z_low:+.1f} to {100 * oracle_margin_z_high:+.1f})")
 

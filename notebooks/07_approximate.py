@@ -60,7 +60,7 @@ from torchmetrics.functional import structural_similarity_index_measure as ssim
 from diffcf import paper, seed_everything, zoo
 from diffcf.data.celeba import BLOND_HAIR, attribute_index
 from diffcf.data.mnist import load_dataset
-from diffcf.evaluate import judge_searches, paired_share_difference, predict, target_shares
+from diffcf.evaluate import judge_searches, oracle_target_share, predict, search_margin, target_shares
 from diffcf.geometry import onmanifold_shares
 from diffcf.inversion import KnownLatents, invert
 from diffcf.plotting import COLORS, generator_spectra, image_rows, share_bars
@@ -362,7 +362,7 @@ plt.show()
 # The check below asks whether an oracle calls at least 20 points more of a generator's
 # counterfactuals a 9 than of the adversarials. On 100 images a share carries a sampling error of
 # up to 5 points, so each margin is printed with a 95% interval: a paired bootstrap over the source
-# 4s (:func:`~diffcf.evaluate.paired_share_difference`; both searches started from the same 4s, so
+# 4s (:func:`~diffcf.evaluate.search_margin`; both searches started from the same 4s, so
 # the resamples keep the pairs). The interval says how far the margin could move on another 100
 # test 4s; it does not include the variation between training runs of the generators (section 4's
 # last paragraphs measure that separately).
@@ -371,15 +371,12 @@ plt.show()
 def oracle_margins(runs, oracles, target, latent_names, baseline="X", level=0.95):
     """``(latent, oracle) -> (margin, low, high)``: each oracle's share of ``target`` among a latent
     search's successes minus its share among the ``baseline``'s, with a paired bootstrap interval."""
-    hits = {(n, o): predict(oracle, runs[n].x) == target for o, oracle in oracles.items()
-            for n in (*latent_names, baseline)}
-    margins = {(n, o): paired_share_difference(hits[n, o], runs[n].success, hits[baseline, o],
-                                               runs[baseline].success, level=level, seed=seed)
-               for o in oracles for n in latent_names}
+    margins = {(n, o): search_margin(oracle, runs[n], runs[baseline], target, level=level, seed=seed)
+               for o, oracle in oracles.items() for n in latent_names}
     print(f"{'':30s}{'share of ' + str(target) + 's':>14s}{'in X':>7s}{'margin':>9s}  ({level:.0%} interval)")
     for (n, o), (margin, low, high) in margins.items():
-        share = hits[n, o][runs[n].success].float().mean().item()
-        share_x = hits[baseline, o][runs[baseline].success].float().mean().item()
+        share, share_x = (oracle_target_share(oracles[o], runs[m].x[runs[m].success], target)
+                          for m in (n, baseline))
         print(f"{n:5s} {o:24s}{share:14.2f}{share_x:7.2f}{100 * margin:+9.1f}  [{100 * low:+6.1f}, {100 * high:+6.1f}]")
     return margins
 

@@ -17,6 +17,7 @@ from diffcf.evaluate import (
     localize_heads,
     oracle_target_share,
     paired_share_difference,
+    search_margin,
 )
 
 
@@ -220,3 +221,18 @@ def test_paired_share_difference_rejects_bad_input():
         paired_share_difference(ok, ok, ok[:3], ok[:3])
     with pytest.raises(ValueError, match="level"):
         paired_share_difference(ok, ok, ok, ok, level=95)
+
+
+def test_search_margin_judges_the_successful_images_of_two_searches():
+    from types import SimpleNamespace
+
+    oracle = lambda x: torch.stack([-x.flatten(1).sum(1), x.flatten(1).sum(1)], dim=1)  # class 1 iff sum > 0
+    run = SimpleNamespace(x=torch.tensor([[1.0], [2.0], [-1.0], [5.0]]),
+                          success=torch.tensor([True, True, True, False]))
+    baseline = SimpleNamespace(x=torch.tensor([[-1.0], [-2.0], [3.0], [-4.0]]),
+                               success=torch.ones(4, dtype=torch.bool))
+    margin, low, high = search_margin(oracle, run, baseline, 1)
+    assert margin == pytest.approx(2 / 3 - 1 / 4)
+    assert (margin, low, high) == paired_share_difference(
+        torch.tensor([True, True, False, True]), run.success, torch.tensor([False, False, True, False]),
+        baseline.success)

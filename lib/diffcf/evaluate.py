@@ -86,6 +86,15 @@ def paired_share_difference(hit_a: Tensor, found_a: Tensor, hit_b: Tensor, found
     return difference(torch.ones(n)).item(), low.item(), high.item()
 
 
+def search_margin(oracle: Callable[[Tensor], Tensor], run, baseline, target: int, **interval
+                  ) -> tuple[float, float, float]:
+    """:func:`paired_share_difference` of two searches from the same sources (search results with
+    ``x`` and ``success``, e.g. counterfactuals and adversarials): the share of their successful
+    images ``oracle`` assigns to ``target``, ``run``'s minus ``baseline``'s, with its interval."""
+    return paired_share_difference(predict(oracle, run.x) == target, run.success,
+                                   predict(oracle, baseline.x) == target, baseline.success, **interval)
+
+
 @torch.no_grad()
 def confident_share(f: Callable[[Tensor], Tensor], x: Tensor, threshold: float = 0.9,
                     batch_size: int = 512) -> float:
