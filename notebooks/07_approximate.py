@@ -19,18 +19,19 @@
 # manifolds. On CelebA (section 6): the same three steps for "not blond → blond" with a VAE, a dcGAN
 # and a small style-based GAN inverted into $W^+$ by a learned encoder, beside notebook 04's flow.
 #
-# **Runtime.** About 3½ minutes on a 2-core CPU with the shipped checkpoints (3.4 measured). MNIST:
-# 100 images for 4 → 9, 32 for the inversion comparison, inversions of at most 500 steps, latent
-# searches of at most 300, and 300 of each generator's own 4s; CelebA: 24 faces, inversions of
-# at most 200 steps, searches of at most 500. The full run (`notebooks/params/full.yaml`: 500 digits
-# and 200 faces, the paper's 3000 / 2000 inversion steps and its MNIST latent search) is not timed;
-# expect well over an hour on the CPU.
+# **Runtime.** About 4½ minutes on a 2-core CPU with the shipped checkpoints (4.5 measured). MNIST:
+# 300 test 4s drawn at random for 4 → 9, 32 of them for the inversion comparison, inversions of at
+# most 500 steps, latent searches of at most 300, and 300 of each generator's own 4s; CelebA: 24
+# faces, inversions of at most 200 steps, searches of at most 500. The full run
+# (`notebooks/params/full.yaml`: all 979 test 4s the CNN calls 4 and 200 faces, the paper's
+# 3000 / 2000 inversion steps and its MNIST latent search) is not timed; expect well over an hour
+# on the CPU.
 #
 # **Data.** Real MNIST from `$DIFFCF_DATA/mnist` and real CelebA from `$DIFFCF_DATA/celeba`
 # (`make data`), as in notebooks 03 and 04 (CelebA: the 8000 training faces at 32 × 32, 5 bits).
 
 # %% tags=["parameters"]
-n_images = 100  # source images for the 4 -> 9 study (paper: all test 4s)
+n_images = 300  # test 4s for the 4 -> 9 study, drawn at random (paper and full.yaml: all, None)
 n_recon = 32  # of them, the images on which the two GAN inversions are compared
 n_own = 300  # the generators' own 4s (no inversion) searched in section 4 (full.yaml: 1000)
 source, target = 4, 9  # the paper's pair
@@ -60,7 +61,14 @@ from torchmetrics.functional import structural_similarity_index_measure as ssim
 from diffcf import paper, seed_everything, zoo
 from diffcf.data.celeba import BLOND_HAIR, attribute_index
 from diffcf.data.mnist import load_dataset
-from diffcf.evaluate import judge_searches, oracle_target_share, predict, search_margin, target_shares
+from diffcf.evaluate import (
+    judge_searches,
+    oracle_target_share,
+    predict,
+    sample_sources,
+    search_margin,
+    target_shares,
+)
 from diffcf.geometry import onmanifold_shares
 from diffcf.inversion import KnownLatents, invert
 from diffcf.plotting import COLORS, generator_spectra, image_rows, share_bars
@@ -144,14 +152,19 @@ plt.show()
 # this is how learned inversions of large GANs work (e4e, HyperStyle; the paper uses HyperStyle for
 # its StyleGAN, Fig. 10). All inversions run batched, each image stopping at its own step.
 #
-# First the two GAN inversions on the first `n_recon` test 4s, with the same budget: from a random
+# The source images are `n_images` test 4s that the CNN calls 4, drawn at random
+# (:func:`~diffcf.evaluate.sample_sources`; the paper uses all of them, as `full.yaml` does). A
+# random draw, not the first ones in the file: MNIST's test file is ordered by writers (its first
+# 5000 images come from one population, its last 5000 from another), its first 500 4s are exactly the
+# 4s of the first half, and section 4 shows that the two halves get different verdicts.
+#
+# First the two GAN inversions on the first `n_recon` of these 4s, with the same budget: from a random
 # start, and from $E(x)$. Then a third run asks how many refinement steps from $E(x)$ each image
 # needs to match the error the random start reached at the end of its budget.
 
 # %%
 pred_test = predict(f, x_test)
-is_source = (y_test == source) & (pred_test == source)
-x = x_test[is_source][:n_images]
+x = x_test[sample_sources(y_test, pred_test, source, n_images, seed)]
 x_r = x[:n_recon]
 
 with torch.no_grad():
@@ -197,7 +210,7 @@ def steps_to_match(runs, n):
 
 # %%
 nan = torch.full((n_recon,), float("nan"))
-print(f"reconstructions of the first {n_recon} test {source}s; inversions of at most {inversion_steps} steps")
+print(f"reconstructions of {n_recon} test {source}s; inversions of at most {inversion_steps} steps")
 reconstruction_table(f, x_r, {
     "flow": (rec["flow"][:n_recon], nan),
     "VAE": (rec["VAE"][:n_recon], nan),
@@ -229,17 +242,18 @@ inversion_steps_encoder_to_match = inv_match.steps.float().mean().item()
 # What the table and the grid show (the run stored with this notebook). The flow's error is
 # round-off: it *is* a diffeomorphism. The VAE's reconstructions are smoothed versions of each
 # digit: shape and slant survive the 10-number bottleneck, the stroke's detail does not, and an
-# unusual 4 can come back as another digit (the sixth column returns a blob; 3% of the
-# reconstructions are no longer 4s to `f`). The GAN can only return images it can draw. Its
-# encoder alone gives a plausible digit of the right slant, but not always a 4 (the fourth and
-# eighth columns come back as 9s; 16% of the 32 are no 4 to `f`). The paper's inversion from a
-# random start gets closer on average, but it stalls for some images in a wrong basin (a
-# fragment in the second column, a box in the ninth, a speckled 8 in the tenth), and one image in
-# 32 reaches the paper's MSE of 1e-3 within 500 steps (exercise 1 gives it the paper's 3000).
-# Starting the same optimisation at $E(x)$ gives the most faithful reconstructions (SSIM 0.98, a
-# third below 1e-3, 31 of 32 still 4s to `f`), and the last printed lines answer the question a
+# unusual 4 can come back as another digit (the tenth column, a 4 with a looped crossbar, returns
+# as a blurred 6, and the fourth nearly closes into a 9; 6% of the 32 are no 4 to `f`). The GAN
+# can only return images it can draw. Its encoder alone gives a plausible digit of the right
+# slant, but not always a 4 (the fourth and ninth columns come back with closed tops, the tenth as
+# a 6; 9% of the 32 are no 4 to `f`). The paper's inversion from a random start gets closer on
+# average, but it stalls for some images in a wrong basin (a loose loop in the ninth column, a 6
+# with a box in the tenth; 22% are no 4 to `f`), and 16% reach the paper's MSE of 1e-3 within 500
+# steps (exercise 1 gives it the paper's 3000). Starting the same optimisation at $E(x)$ gives the
+# most faithful reconstructions (SSIM 0.98, a quarter below 1e-3, 31 of 32 still 4s to `f`; the
+# tenth column's odd 4 comes back whole), and the last printed lines answer the question a
 # learned inversion is for: to reach the error at which the random start *ended*, the refinement
-# from $E(x)$ needs a third of the steps (167 against 499) and 60% of the time.
+# from $E(x)$ needs 40% of the steps (192 against 483) and two thirds of the time.
 #
 # Whatever is lost here is lost for the counterfactual too: the search starts from $g(g^{-1}(x))$,
 # not from $x$, and the counterfactual differs from the original by the reconstruction error *plus*
@@ -251,11 +265,11 @@ inversion_steps_encoder_to_match = inv_match.steps.float().mean().item()
 # $f_9 > \Lambda = 0.99$, pixels clipped to $[0, 1]$), run in the flow's latent space, the VAE's,
 # the GAN's (from the inversion above) and in pixel space. The VAE and GAN searches use Adam with
 # learning rate `lr_latent` = 2e-2 and at most 300 steps; the paper's code uses 5e-3 and 1000
-# (`full.yaml`). `benchmarks/mnist_latent_lr.py --n 500 --settings 5e-3:1000 2e-2:300` measured
-# both on the first 500 test 4s (these 100 and 400 more): 5e-3 / 1000 steps reach Λ for 98% (VAE)
-# and 96% (GAN) in 60 and 48 s, 2e-2 / 300 for 97% and 96% in 17 and 14 s, and the judges below
-# change by a few points only, in favour of the larger step (linear oracle 0.49 → 0.52 for the VAE,
-# 0.43 → 0.47 for the GAN; RBF oracle 0.65 → 0.70, 0.58 → 0.65).
+# (`full.yaml`). `benchmarks/mnist_latent_lr.py --n 0 --settings 2e-2:300 5e-3:1000` measured
+# both on all 979 test 4s the CNN calls 4 (about 9 CPU minutes): 5e-3 / 1000 steps reach Λ for 97%
+# (VAE) and 96% (GAN) in 142 and 96 s, 2e-2 / 300 for 97% and 95% in 36 and 28 s, and the judges
+# below change by a few points only, in favour of the larger step (linear oracle 0.46 → 0.48 for
+# the VAE, 0.44 → 0.48 for the GAN; RBF oracle 0.65 → 0.69, 0.59 → 0.66).
 
 # %%
 def search_every_space(f, x, target, latent_spaces, lr_x, max_steps_x):
@@ -307,17 +321,20 @@ plt.show()
 #
 # What a reader sees, row by row, in the run stored with this notebook:
 #
-# - **VAE**: every one of the ten counterfactuals is a 9 that keeps the slant and thickness of its
-#   4: the open top is closed into a loop and the stem kept. The difference row draws exactly that
-#   loop. This is the paper's claim at its clearest, with the price visible one row up: the 9s are
-#   as smooth as the VAE's reconstructions.
-# - **GAN**: seven of the ten close the 4 into a 9 in its own slant and stroke width (first, third
-#   to fifth, seventh, eighth, last; the eighth is the thick 4 with its top filled in); the second
-#   is a 9 with a foot left over from the 4, the sixth and ninth end at an open loop that is no
+# - **VAE**: eight of the ten counterfactuals are 9s that keep the slant and thickness of their
+#   4 (all but the third and the tenth): the open top is closed into a loop and the stem kept. The
+#   difference row draws exactly that loop. The third stays a 4 whose top has only just closed, and
+#   the tenth starts from the VAE's blurred 6 (its reconstruction of the odd 4) and ends as a
+#   blurred shape between 4 and 9. This is the paper's claim at its clearest, with the price
+#   visible one row up: the 9s are as smooth as the VAE's reconstructions.
+# - **GAN**: eight of the ten close the 4 into a 9 in its own slant and stroke width (first, third
+#   to ninth; the eighth is the wide 4 with its top closed into a broad loop); the second is redrawn
+#   whole into a 0, and the tenth, the odd 4 with the looped crossbar, ends at strokes that are no
 #   digit. The strokes stay sharp (the GAN draws sharp digits), and the difference row shows the
 #   change following the strokes: the top closed, the 4's crossbar bent into the loop.
-# - **Flow** (the shipped `mnist_flow`, as in notebook 03): broken strokes and fragments, not 9s;
-#   notebook 03 discusses why (a flow far from the data manifold in its samples).
+# - **Flow** (the shipped `mnist_flow`, as in notebook 03): broken strokes, blobs and fragments
+#   (the fourth a dotted trace); a few (third, seventh) read as 9s. Notebook 03 discusses why (a
+#   flow far from the data manifold in its samples).
 # - **X**: the original plus a haze over the whole image, as in notebook 03.
 #
 # ## 4. Do independent judges agree? (Fig. 11, Fig. 13, Table I)
@@ -360,12 +377,12 @@ plt.show()
 
 # %% [markdown]
 # The check below asks whether an oracle calls at least 20 points more of a generator's
-# counterfactuals a 9 than of the adversarials. On 100 images a share carries a sampling error of
-# up to 5 points, so each margin is printed with a 95% interval: a paired bootstrap over the source
+# counterfactuals a 9 than of the adversarials. On 300 images a share carries a sampling error of
+# up to 3 points, so each margin is printed with a 95% interval: a paired bootstrap over the source
 # 4s (:func:`~diffcf.evaluate.search_margin`; both searches started from the same 4s, so
-# the resamples keep the pairs). The interval says how far the margin could move on another 100
-# test 4s; it does not include the variation between training runs of the generators (section 4's
-# last paragraphs measure that separately).
+# the resamples keep the pairs). The interval says how far the margin could move on another 300
+# test 4s drawn the same way; it does not include the variation between training runs of the
+# generators (section 4's last paragraphs measure that separately).
 
 # %%
 def oracle_margins(runs, oracles, target, latent_names, baseline="X", level=0.95):
@@ -392,50 +409,73 @@ for name in ("VAE", "GAN"):
 
 # %% [markdown]
 # What the judges say. The nearest neighbours agree with the grid: more than half of the ten
-# nearest training images of a VAE or a GAN counterfactual are 9s, a third for the flow, and one in
-# eight for the adversarials. IM1 puts the three generators a little ahead of X (values near 1
-# mean "as much a 9 as a 4" to the two autoencoders; the VAE's and the GAN's 0.92 are below it).
-# The RBF oracle sides with the generators as clearly: it calls 67% of the VAE counterfactuals and
-# 67% of the GAN's a 9, against 9% of the adversarials. The paper's linear SVM oracle follows less:
-# it calls 49% of the VAE counterfactuals a 9, 18 points more than the adversarials (this
-# project's target: 20), and 47% of the GAN's, 16 points more. The intervals printed above are wide
-# (VAE +7 to +29, GAN +4 to +27): on 100 images the check can neither confirm nor exclude a margin of
-# 20, but both margins are clearly above zero, and the flow's (−3, from −11 to +5) is not. The same oracle failed on the flow
-# in notebook 03, where the measurements point at the judge: dense pixel noise moves a linear model
-# on pixels toward "9" almost as well as it moves the CNN (31% of the adversarials here; Adam's
-# sign-like steps in X, notebook 03 section 3), while clean 9s drawn in a 4's slant and position
-# are not always on the 9 side of a linear boundary that is only 92% accurate. The VAE's rows above
-# are 9s to the eye and to the two other judges; the check with the paper's oracle fails anyway,
-# narrowly for both generators, and we report it as it is.
+# nearest training images of a VAE or a GAN counterfactual are 9s (62% and 58%), a third for the
+# flow, and one in nine for the adversarials. IM1 puts the three generators a little ahead of X
+# (values near 1 mean "as much a 9 as a 4" to the two autoencoders; the VAE's 0.92 and the GAN's
+# 0.93 are below it). The RBF oracle sides with the generators as clearly: it calls 69% of the VAE
+# counterfactuals and 66% of the GAN's a 9, against 5% of the adversarials. The paper's linear SVM
+# oracle follows less far, but past this project's threshold: it calls 50% of the VAE
+# counterfactuals a 9, 25 points more than the adversarials (25%), and 47% of the GAN's, 22 points
+# more (target: 20). The intervals (VAE +19 to +31, GAN +16 to +28) say that another 300 test 4s
+# could leave either margin a little below 20; the flow's (−0.4, from −6 to +5) is not even above
+# zero. The same oracle fails on the flow in notebook 03, where the measurements point at the
+# judge: dense pixel noise moves a linear model on pixels toward "9" almost as well as it moves the
+# CNN (a quarter of the adversarials here; Adam's sign-like steps in X, notebook 03 section 3),
+# while 9s drawn in a 4's slant and position are not always on the 9 side of a linear boundary
+# that is only 92% accurate, and the flow's fragments rarely are.
 #
-# With five times the images the verdict stands, at less than half the sampling error. On the first
-# 500 test 4s (`benchmarks/mnist_latent_lr.py --n 500 --settings 5e-3:1000 2e-2:300`, which also
-# searches in X, and `benchmarks/mnist_oracle_gap.py --n 500 --confidence 0.99` for the flow, about
-# 25 CPU minutes together; the GAN inverted in at most 500 steps, as here), the linear oracle calls
-# 30% of the adversarials a 9, 49%
-# of the VAE's counterfactuals with the paper's Adam step (5e-3, at most 1000 steps; 52% with this
-# notebook's), 43% (47%) of the GAN's and 25% of the flow's. The VAE's margin is 19 to 22 points, on
-# this project's threshold of 20; the GAN's is 13 to 17. The RBF oracle (9% of the adversarials; VAE
-# 65–70%, GAN 58–65%, flow 25%) and the ten nearest neighbours (12%; 56–59%, 53–58%, 36%) keep the
-# order the paper reports.
+# **All test 4s, and the two halves of the test file.** The paper searches from every test 4.
+# `benchmarks/mnist_latent_lr.py --n 0 --settings 2e-2:300 5e-3:1000` does the same for the VAE and
+# the GAN (all 979 test 4s the CNN calls 4, the GAN inverted in at most 500 steps as here; about 9
+# CPU minutes) and prints each linear-oracle margin with its interval and within each half of the
+# test file (the first half holds 497 of these 4s, the second 482):
 #
-# How much does the generator decide? For the GAN, its training length a lot, its seed little.
+# | search | linear SVM: 9 | margin over X (95% interval) | first half | second half | RBF SVM: 9 | 10-NN: 9 |
+# |---|---|---|---|---|---|---|
+# | X, Adam 5e-3 (adversarials) | 0.24 | | 0.30 | 0.17 | 0.06 | 0.09 |
+# | VAE, Adam 2e-2 / 300 (this notebook) | 0.48 | +24.4 (+20.9 to +27.7) | +21.5 | +27.3 | 0.69 | 0.62 |
+# | GAN, Adam 2e-2 / 300 (this notebook) | 0.48 | +24.6 (+21.1 to +28.3) | +19.1 | +30.4 | 0.66 | 0.60 |
+# | VAE, Adam 5e-3 / 1000 (the paper's code) | 0.46 | +22.0 (+18.6 to +25.3) | +19.0 | +25.1 | 0.65 | 0.59 |
+# | GAN, Adam 5e-3 / 1000 (the paper's code) | 0.44 | +20.5 (+17.0 to +24.0) | +13.4 | +27.8 | 0.59 | 0.55 |
+#
+# (The X row's half columns are the linear oracle's share of 9s among the adversarials of each
+# half.) On all test 4s both generators clear the threshold with this notebook's step, with
+# intervals that stay above 20; with the paper's smaller step both margins are a little lower,
+# still above 20, with intervals reaching down to 17 and 19. The flow's searches (notebook 03's;
+# `benchmarks/mnist_oracle_gap.py --n 0 --confidence 0.99`) give no margin on all test 4s either:
+# the linear oracle calls 22% of its counterfactuals a 9, against 24% of the adversarials (RBF
+# oracle 22% against 6%, neighbours 34% against 9%).
+#
+# The two halves disagree. On the first half's 4s the adversarials fool the linear oracle nearly
+# twice as often (30% against 17%), the counterfactuals' shares differ less, and the margins there
+# are 6 (VAE) to 14 (GAN) points lower. An earlier version of this notebook took the *first* 100
+# test 4s in the file (and its benchmarks the first 500): all from the first half, where the GAN's
+# margin stayed below 20 in every measurement (+16 on those 100). This version draws its 4s at
+# random (section 2). That change was made after seeing the halves differ, which is why the table
+# prints both: the verdict of the paper's protocol (all test 4s) is the column of margins with
+# intervals, and the first half alone would still fail the GAN.
+#
+# How much does the generator decide? The runs below were measured on the first 500 test 4s
+# (`--sources first`, before this notebook drew at random), the half where margins run lowest; they
+# compare training runs of the recipes on the same images, not the verdict of the table above.
+#
+# For the GAN, its training length decides a lot, its seed little.
 # This notebook's GAN trained for 30 000 steps; an earlier version shipped the same recipe after
 # 6000, whose samples the CNN trusted for 78% (85% now) and whose counterfactuals the linear oracle
 # called a 9 no more often than the adversarials: margins of −2 and +1 points on the 500 4s.
-# `benchmarks/mnist_latent_lr.py --n 500 --settings 5e-3:1000 2e-2:300 --gan-steps 6000` trains the
-# recipe afresh for 6000 steps, then an encoder for it by the encoder's recipe, and searches it as
-# here (about 12 CPU minutes): 78% confident samples, margins −2 and −1 (linear oracle 28% and 29%),
-# RBF oracle 41% and 46%, neighbours 41% and 45%, success 95% and 96%. Two more runs of the shipped
-# 30 000-step recipe with other seeds, each with its own encoder (`--gan-steps 30000 --seeds 1 2`,
-# about 23 CPU minutes each), draw samples the CNN trusts as often as the shipped GAN's (86% both)
-# and give margins of +12 and +19 (linear oracle 42%, 49%; RBF 58%, 65%; neighbours 52%, 58%) and
-# +14 and +19 (44%, 49%; RBF 60%, 68%; neighbours 52%, 60%). Three runs of the recipe agree within
-# two points: +12 to +14 with the paper's step, +17 to +19 with this notebook's. Unlike the flows of
-# notebook 03, the GAN's margin with the paper's oracle follows its sample quality, and for this
-# recipe it settles 1 to 8 points below the threshold of 20: what the GAN's half of the check lacks
-# belongs to the recipe (the paper code's small dcGAN, trained for 30 000 steps on a CPU), not to
-# one unlucky run.
+# `benchmarks/mnist_latent_lr.py --sources first --n 500 --settings 5e-3:1000 2e-2:300 --gan-steps
+# 6000` trains the recipe afresh for 6000 steps, then an encoder for it by the encoder's recipe, and
+# searches it as here (about 12 CPU minutes): 78% confident samples, margins −2 and −1 (linear
+# oracle 28% and 29%), RBF oracle 41% and 46%, neighbours 41% and 45%, success 95% and 96%. Two
+# more runs of the shipped 30 000-step recipe with other seeds, each with its own encoder
+# (`--gan-steps 30000 --seeds 1 2`, about 23 CPU minutes each), draw samples the CNN trusts as
+# often as the shipped GAN's (86% both) and give margins of +12 and +19 (linear oracle 42%, 49%; RBF
+# 58%, 65%; neighbours 52%, 58%) and +14 and +19 (44%, 49%; RBF 60%, 68%; neighbours 52%, 60%); the
+# shipped GAN gave +13 and +17 there. Three runs of the recipe agree within two points: +12 to +14
+# with the paper's step, +17 to +19 with this notebook's. Unlike the flows of notebook 03, the GAN's
+# margin with the paper's oracle follows its sample quality; on this half the recipe settles 1 to 8
+# points below the threshold in every run, and the other two seeds were not measured on all test
+# 4s.
 #
 # For the VAE, the training run decides more than its length. `--vae-steps 6000 18000` trains the
 # VAE's recipe afresh, in one process, for the shipped 6000 steps and for three times as many (test
@@ -447,12 +487,11 @@ for name in ("VAE", "GAN"):
 # +18 (41%, 48%; RBF 54%, 61%; neighbours 53%, 56%). Two more runs of the shipped recipe in one
 # process with other seeds (`--vae-steps 6000 --seeds 1 2`, about 3 CPU minutes each; ELBO −103.1
 # and −101.7) gave +19 and +22 (49%, 52%; RBF 61%, 69%; neighbours 55%, 58%) and +25 and +28 (55%,
-# 58%; RBF 69%, 74%; neighbours 58%, 61%). With the shipped VAE's +19 to +22, six runs of the recipe
-# (two lengths, one or two processes, three seeds) span +11 to +28. The four of the shipped length
-# lie at +19 to +25 with the paper's step and +22 to +28 with this notebook's: on 500 images every
-# one of them passes the threshold with this notebook's setting, where the 100 images of the default
-# run leave the shipped VAE at 18 points (interval +7 to +29). The notebook keeps the shipped VAE
-# rather than choose among runs by the judges' verdict on the test 4s.
+# 58%; RBF 69%, 74%; neighbours 58%, 61%). With the shipped VAE's +19 and +22 there, six runs of
+# the recipe (two lengths, one or two processes, three seeds) span +11 to +28 on this half; the four
+# of the shipped length lie at +19 to +25 with the paper's step and +22 to +28 with this notebook's.
+# The notebook keeps the shipped VAE and GAN rather than choose among runs by the judges' verdict
+# on the test 4s.
 #
 # Could the linear oracle simply not read a *generated* digit: the VAE's smooth strokes, the GAN's
 # drawing? That is testable. Each generator reconstructs real test 9s the same way it reconstructed
@@ -460,7 +499,7 @@ for name in ("VAE", "GAN"):
 # those: their share of 9s is what they can say about this generator's 9s at best.
 
 # %%
-x_target = x_test[(y_test == target) & (pred_test == target)][:n_images]
+x_target = x_test[sample_sources(y_test, pred_test, target, n_images, seed)]
 with torch.no_grad():
     target_recs = {"original": x_target, "VAE": vae.decode(vae.encode(x_target))}
     target_start = encoder(x_target)
@@ -474,24 +513,24 @@ for name, row in ceiling.items():
 
 
 # %% [markdown]
-# It can: the linear oracle calls 90% of these real 9s a 9 (its accuracy is 92%), 92% of the
-# VAE's reconstructions of them and 88% of the GAN's; the RBF oracle and the nearest neighbours
-# read all three at 0.93 or more. So the generators' strokes are not what the linear oracle
+# It can: the linear oracle calls 88% of these real 9s a 9 (its accuracy is 92%), 91% of the
+# VAE's reconstructions of them and 87% of the GAN's; the RBF oracle and the nearest neighbours
+# read all three at 0.92 or more. So the generators' strokes are not what the linear oracle
 # misreads. What it misreads are the counterfactuals' *shapes*: 9s that keep a 4's slant and
-# position, stopped at the first step where the CNN is 99% sure. The oracle's low share on them
-# measures how far such a minimal 9 generalises to a linear model on pixels, and that is the
-# paper's question; our VAE and GAN counterfactuals answer it less clearly than the paper's.
+# position, stopped at the first step where the CNN is 99% sure. The oracle's share of about one
+# half on them measures how far such a minimal 9 generalises to a linear model on pixels, which is
+# the paper's question.
 #
-# ### Where the margin is lost: the round trip
+# ### Does the round trip cost margin?
 #
 # Theorem 2 assumes more than Theorem 1: the data manifold must lie *inside* the generated manifold,
 # $D \subset g(Z)$. A real 4 is not exactly in $g(Z)$ (section 2: the reconstruction differs), so
 # the search starts from $g(g^{-1}(x))$, a nearby 4 the generator can draw. What if the start were
 # on $g(Z)$ exactly? Below, the generators draw their own 4s: latents from the prior whose images
-# the CNN calls 4 with probability above 0.99, `n_own` of them per generator (more than the
-# `n_images` real 4s: searches without an inversion are cheap, and the intervals narrower). Their latents are
-# known, so there is no inversion and nothing is lost; the same searches as above run from them,
-# in the latent space and in X, and the linear oracle judges both.
+# the CNN calls 4 with probability above 0.99, `n_own` of them per generator (as many as the real
+# 4s above, in the default run). Their latents are known, so there is no inversion and nothing is
+# lost; the same searches as above run from them, in the latent space and in X, and the linear
+# oracle judges both.
 
 # %%
 def own_sources(g, latent_size, n, target_class, generator):
@@ -533,23 +572,24 @@ plt.show()
 # first and fourth redraw the whole digit instead of closing the 4's top. The adversarials are the
 # 4s under a haze, as everywhere.
 #
-# What the judges say: from their own 4s, both generators' counterfactuals clear the threshold;
-# the linear oracle's margin over the adversarials of the same images is +26 points for the VAE
-# (95% interval +20 to +32) and +27 for the GAN (+21 to +33), against +18 and +16 from real test
-# 4s. The two get there differently. The GAN's counterfactuals are called a 9 more often (55%,
-# against 47% from real 4s) and its adversarials a little less (28% against 31%): a search that
-# starts on $g(Z)$ ends where the oracle sees a 9 more often, so for the GAN a good part of the shortfall on real 4s is the
-# price of the round trip that section 2 measured (the search starts from the GAN's version of the
-# 4, and the 9 it reaches is a 9 of that version). The VAE's counterfactuals are called a 9 exactly
-# as often as from real 4s (49%); what drops is the adversarials' share (23%): the VAE's own 4s are
-# smooth, and pixel noise on a smooth digit moves the linear oracle less. For the VAE, then, the
-# oracle's verdict on the counterfactuals does not depend on where they start, and the margin moves
-# with its baseline. Three cautions. The generators' own 4s are the 4s each draws best, and for the
-# VAE they lie nearer the 9s than real 4s do (the grid). 11% (VAE) and 7% (GAN) of the searches from
-# them fail within 300 steps (from real 4s: 5% and 4%), and shares count successes only: this
-# compares two sets of sources, not a controlled experiment. And the higher oracle share of the
-# GAN's counterfactuals does not come with cleaner pictures than in Fig. 9 above. The project's
-# check stays on real test 4s, where a user's images come from.
+# What the judges say: from their own 4s, the linear oracle's margin over the adversarials of the
+# same images is +26 points for the VAE (95% interval +20 to +32) and +27 for the GAN (+21 to +33),
+# against +25 and +22 from the real test 4s above: for the VAE no difference, for the GAN five
+# points, inside both intervals. The GAN's counterfactuals are called a 9 more often from its own
+# 4s (55%, against 47% from real 4s), its adversarials about as often (28% against 25%): a search
+# that starts on $g(Z)$ ends where the oracle sees a 9 a little more often, and the round trip that
+# section 2 measured (the search starts from the GAN's version of the 4, and the 9 it reaches is a
+# 9 of that version) costs the GAN a few points at most. The VAE's counterfactuals are called a 9
+# as often as from real 4s (49% against 50%), and so are its adversarials (23% against 25%). An
+# earlier version of this notebook, whose real 4s all came from the first half of the test file
+# (GAN +16 there), read this comparison as locating the GAN's shortfall in the round trip; with a
+# random draw of real 4s there is no shortfall left to locate. Three cautions. The generators' own
+# 4s are the 4s each draws best, and for the VAE they lie nearer the 9s than real 4s do (the grid).
+# 11% (VAE) and 7% (GAN) of the searches from them fail within 300 steps (from real 4s: 3% and
+# 6%), and shares count successes only: this compares two sets of sources, not a controlled
+# experiment. And the higher oracle share of the GAN's counterfactuals does not come with cleaner
+# pictures than in Fig. 9 above. The project's check stays on real test 4s, where a user's images
+# come from.
 #
 # ## 5. Why it works: the metric of a generator with fewer latent dimensions (Theorem 2)
 #
@@ -867,29 +907,30 @@ paper.check(STEM, results)
 # ## Summary
 #
 # - A VAE decoder and a GAN generator are usable generators for counterfactuals: the searches in
-#   their latent spaces succeed (95% and 96% within 300 steps), every step stays on the manifold
+#   their latent spaces succeed (97% and 94% within 300 steps), every step stays on the manifold
 #   the generator has learned (section 5: the first-order step lies entirely in the span of $J$),
-#   and the VAE's counterfactuals, with most of the GAN's, are the clearest 4 → 9 changes of this
-#   project: the paper's Fig. 9, reproduced. Nearest neighbours side with both generators by 43
-#   to 45 points over the adversarials, an RBF-kernel SVM oracle by 58.
+#   and most of the VAE's and the GAN's counterfactuals (eight of ten each in Fig. 9) are the
+#   clearest 4 → 9 changes of this project: the paper's Fig. 9, reproduced. Nearest neighbours
+#   side with both generators by 47 to 51 points over the adversarials, an RBF-kernel SVM oracle
+#   by 60 to 63.
 # - The price is the round trip. The VAE returns a smoothed digit, the GAN the nearest digit it can
 #   draw; the counterfactual inherits that difference from $x$ (section 2, and the reconstruction
 #   rows of the grid).
 # - A learned encoder makes GAN inversion cheaper *and* better: the refinement from $E(x)$ reaches
-#   the random start's final error in a third of the steps, and ends more faithful.
-# - Not reproduced, narrowly: the linear SVM oracle's verdict. It prefers the VAE's
-#   counterfactuals to the adversarials by 18 points and the GAN's by 16 (target 20; 95% intervals
-#   +7 to +29 and +4 to +27; on 500 images 19–22 and 13–17), the failure of notebook 03 in a milder form, where it is analysed: the
-#   adversarials' pixel noise fools a linear judge on pixels (31% "9"), not the RBF one (9%).
-# - The GAN's margin follows its training: 6000 steps leave it near zero (78% CNN-confident
-#   samples), three runs of the shipped 30 000-step recipe give 12 to 19 points (86%), 1 to 8 short
-#   of the threshold in every run. The VAE's spans +11 to +28 over six training runs of its recipe;
-#   the four of the shipped length pass it on 500 images with this notebook's step (+22 to +28),
-#   while the 100 images of the default run leave the shipped VAE at 18, with a 95% interval from
-#   +7 to +29. Started from their own 4s (exact latents, no round trip), both generators clear the
-#   threshold (VAE +26, GAN +27; intervals from +20 and +21): from there the oracle reads more of
-#   the GAN's counterfactuals as 9s (the pictures are no cleaner) and fewer of the VAE's
-#   adversarials; the two source sets differ, so this locates the gap rather than closes it.
+#   the random start's final error in 40% of the steps, and ends more faithful.
+# - The paper's linear SVM oracle agrees, by less than the other judges: it prefers the VAE's
+#   counterfactuals to the adversarials by 25 points and the GAN's by 22 on this run's 300 random
+#   test 4s (this project's threshold: 20; 95% intervals +19 to +31 and +16 to +28), and by 24 and
+#   25 on all 979 test 4s (intervals from +21; the paper's smaller step: 22 and 21). Where it
+#   hesitates is the failure of notebook 03 in a milder form, analysed there: the adversarials'
+#   pixel noise fools a linear judge on pixels (25% "9"), not the RBF one (5%).
+# - Which 4s are searched matters as much as which run of the recipe: on the first half of the
+#   test file (other writers than the second's) the margins are 6 to 14 points lower, and the GAN
+#   stays below 20 there in all three training runs of its recipe (+17 to +19); 6000 instead of
+#   30 000 training steps leave it near zero (78% CNN-confident samples against 86%). The VAE's
+#   margin spans +11 to +28 over six training runs on that half. From the generators' own 4s (exact
+#   latents, no round trip) both clear the threshold (VAE +26, GAN +27): the round trip costs the
+#   GAN a few points at most.
 # - With generators whose samples look like digits (section 1: the VAE's and the GAN's do, the
 #   flow's far less), the counterfactuals look like digits too: the quality of the generator, not
 #   exactness of the inverse, decides how semantic the counterfactuals are on MNIST here.
@@ -911,7 +952,7 @@ paper.check(STEM, results)
 # trained for 20–30 CPU minutes each on the 8000 training faces at 32 × 32: the mechanism of
 # Fig. 10, not its image quality. The latent searches use a larger Adam step than the paper's code
 # and fewer steps (MNIST 4× and 300 of its 1000, CelebA 10× and 500; measured above), to keep the
-# default run near 3 minutes; `full.yaml` restores the paper's MNIST setting.
+# default run near 4½ minutes; `full.yaml` restores the paper's MNIST setting.
 #
 # ## Exercises
 #
@@ -926,3 +967,6 @@ paper.check(STEM, results)
 # 5. In section 6, search the style-based GAN in the first four layers of $W^+$ only (the coarse
 #    styles: set the gradient of the other layers to zero, or wrap `decode` so that it takes only
 #    those 512 numbers). Do the counterfactuals keep the faces better, and does the oracle agree?
+# 6. Take the first `n_images` test 4s in the file instead of a random draw
+#    (`sample_sources(..., at_random=False)`, as an earlier version of this notebook did) and rerun
+#    section 4. Which judges move, and why might the writers of a digit matter to a linear oracle?

@@ -82,6 +82,26 @@ def test_share_matrix():
     assert torch.isnan(m[0, 0]) and torch.isnan(m[2, 1])
 
 
+def test_sample_sources_draws_correct_images_at_random_and_reproducibly():
+    from diffcf.evaluate import sample_sources
+
+    labels = torch.arange(200) % 4
+    predicted = labels.clone()
+    predicted[::8] = 3  # every other class-0 image is misclassified
+    idx = sample_sources(labels, predicted, 0, 20, seed=1)
+    assert len(idx) == 20 and len(set(idx.tolist())) == 20
+    assert bool((labels[idx] == 0).all() and (predicted[idx] == 0).all())
+    assert torch.equal(idx, sample_sources(labels, predicted, 0, 20, seed=1))
+    assert not torch.equal(idx, sample_sources(labels, predicted, 0, 20, seed=2))
+    assert idx.max() > 156  # not the first 20 of the 25 members, which all lie at or below 156
+    assert sample_sources(labels, predicted, 0, 3, at_random=False).tolist() == [4, 12, 20]
+    everything = sample_sources(labels, predicted, 0)
+    assert sorted(everything.tolist()) == [i for i in range(200) if i % 4 == 0 and i % 8 != 0]
+    for bad in (0, 26):
+        with pytest.raises(ValueError, match="correctly classified"):
+            sample_sources(labels, predicted, 0, bad)
+
+
 def test_pair_study_covers_every_pair_with_correct_images():
     from diffcf.evaluate import pair_study
 

@@ -222,6 +222,26 @@ def attribute_flips(before: Tensor, after: Tensor, exclude: int | None = None) -
     return flipped.sum(1), flipped.float().mean(0)
 
 
+def sample_sources(labels: Tensor, predicted: Tensor, source: int, n: int | None = None,
+                   seed: int = 0, at_random: bool = True) -> Tensor:
+    """Indices of ``n`` images of class ``source`` that the classifier also calls ``source`` (all of
+    them for ``n=None``), drawn at random with ``seed`` (the same draw on every device), or the first
+    ``n`` in file order with ``at_random=False``.
+
+    Draw at random: a test file may be ordered by population. MNIST's is (its first 5000 images were
+    written by other writers than its last 5000, LeCun et al.), and its first 500 4s are exactly the
+    4s of the first half.
+    """
+    members = ((labels == source) & (predicted == source)).nonzero()[:, 0]
+    if n is not None and not 0 < n <= len(members):
+        raise ValueError(f"asked for {n} images of class {source}; there are {len(members)} "
+                         f"correctly classified ones")
+    if not at_random:
+        return members[:n]
+    order = torch.randperm(len(members), generator=torch.Generator().manual_seed(seed))
+    return members[order.to(members.device)[:n]]
+
+
 def pair_study(labels: Tensor, predicted: Tensor, n_per_pair: int,
                n_classes: int = 10) -> tuple[Tensor, Tensor, Tensor]:
     """Pick ``n_per_pair`` correctly classified images for every (source, target) pair with
