@@ -114,6 +114,8 @@ def test_pair_study_covers_every_pair_with_correct_images():
     assert (source != target).all()
     pairs = set(zip(source.tolist(), target.tolist(), strict=True))
     assert pairs == {(s, t) for s in range(4) for t in range(4) if s != t}
+    assert torch.equal(index, pair_study(labels, predicted, n_per_pair=2, n_classes=4)[0])  # seeded
+    assert not torch.equal(index, pair_study(labels, predicted, n_per_pair=2, n_classes=4, seed=1)[0])
     with pytest.raises(ValueError, match="class 0 has 4 correctly classified images, need 5"):
         pair_study(labels, predicted, n_per_pair=5, n_classes=4)
 

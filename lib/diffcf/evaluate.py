@@ -243,9 +243,10 @@ def sample_sources(labels: Tensor, predicted: Tensor, source: int, n: int | None
 
 
 def pair_study(labels: Tensor, predicted: Tensor, n_per_pair: int,
-               n_classes: int = 10) -> tuple[Tensor, Tensor, Tensor]:
+               n_classes: int = 10, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """Pick ``n_per_pair`` correctly classified images for every (source, target) pair with
-    source ≠ target; different targets of one source get different images where there are enough.
+    source ≠ target, at random (:func:`sample_sources` with ``seed``); different targets of one
+    source get different images where there are enough.
 
     Returns ``(index, source, target)``, each of length ``n_classes · (n_classes - 1) · n_per_pair``.
     """
@@ -253,7 +254,7 @@ def pair_study(labels: Tensor, predicted: Tensor, n_per_pair: int,
         raise ValueError(f"n_per_pair must be >= 1, got {n_per_pair}")
     index, source, target = [], [], []
     for s in range(n_classes):
-        members = ((labels == s) & (predicted == s)).nonzero()[:, 0]
+        members = sample_sources(labels, predicted, s, seed=seed + s)
         if len(members) < n_per_pair:
             raise ValueError(f"class {s} has {len(members)} correctly classified images, need {n_per_pair}")
         for t in range(n_classes):
