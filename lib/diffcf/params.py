@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 from typing import Any
 
-PARAMS_EXAMPLE = "03_mnist:\n  n_images: 1000"
+PARAMS_EXAMPLE = "03_mnist:\n  n_images: 500"
 
 
 class RunnerError(ValueError):
