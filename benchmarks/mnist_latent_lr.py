@@ -41,9 +41,9 @@ from diffcf.data.mnist import load_dataset
 from diffcf.evaluate import (
     confident_share,
     oracle_target_share,
-    paired_share_difference,
     predict,
     sample_sources,
+    search_margin,
     target_shares,
 )
 from diffcf.inversion import KnownLatents, invert
@@ -127,10 +127,9 @@ def main() -> None:
         shares = target_shares(run.x[run.success], {"linear": svm, "RBF": svm_rbf}, x_train, y_train, target)
         margins = ""
         if baseline is not None:
-            hit, hit_x = (predict(svm, r.x) == target for r in (run, baseline))
-            margin, low, high = paired_share_difference(hit, run.success, hit_x, baseline.success)
-            halves = (paired_share_difference(hit[h], run.success[h], hit_x[h], baseline.success[h])[0]
-                      if h.any() else float("nan") for h in (first_half, ~first_half))
+            margin, low, high = search_margin(svm, run, baseline, target)
+            halves = (search_margin(svm, run.subset(h), baseline.subset(h), target)[0]
+                      for h in (first_half, ~first_half))
             margins = f"{100 * margin:+7.1f} [{100 * low:+5.1f},{100 * high:+5.1f}]" + "".join(
                 f"{100 * m:+9.1f}" for m in halves)
         print(f"{name:14s}{lr:8g}{max_steps:6d}{seconds:7.1f}{run.success.float().mean().item():9.2f}"
@@ -140,7 +139,7 @@ def main() -> None:
 
     adversarials = row("X", "x", None, *X_SEARCH)
     for half, where in (("first", first_half), ("second", ~first_half)):
-        found = adversarials.x[where & adversarials.success]
+        found = adversarials.subset(where & adversarials.success).x
         print(f"  X, {half} half of the test file: linear oracle's share of 9s "
               f"{oracle_target_share(svm, found, target):.2f} ({len(found)} adversarials)")
     for lr, max_steps in args.settings:
