@@ -46,6 +46,7 @@ def test_three_scale_rgb_flow_round_trip_and_latent_layout():
     z = flow.encode(x)
     assert z.shape == (4, 192)
     assert flow._z_shapes == [(6, 4, 4), (12, 2, 2), (48, 1, 1)]  # 96 + 48 + 48 = 192
+    assert flow.scale_sizes == [96, 48, 48]
     assert (flow.decode(z) - x).abs().max() <= 1e-9
     assert (flow.encode(flow.decode(z)) - z).abs().max() <= 1e-8
 

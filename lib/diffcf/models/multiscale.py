@@ -325,6 +325,12 @@ class MultiscaleFlow(nn.Module):
             self._z_shapes.append((n_split, side, side))
             channels -= n_split
 
+    @property
+    def scale_sizes(self) -> list[int]:
+        """How many of ``z``'s coordinates each scale holds, in ``z``'s order: the finest scale's
+        split first, the coarsest scale's latent last (they sum to ``dim``)."""
+        return [math.prod(shape) for shape in self._z_shapes]
+
     @staticmethod
     def _split_name(level: int) -> str:
         return "split_prior" if level == 0 else f"split_prior{level + 1}"
@@ -379,7 +385,7 @@ class MultiscaleFlow(nn.Module):
         """``x = g(z)``: flat ``(B, D)`` latents to images ``(B, C, size, size)``."""
         if z.ndim != 2 or z.shape[1] != self.dim:
             raise ValueError(f"z must have shape (batch, {self.dim}), got {tuple(z.shape)}")
-        parts = z.split([math.prod(shape) for shape in self._z_shapes], dim=1)
+        parts = z.split(self.scale_sizes, dim=1)
         h = parts[-1].reshape(-1, *self._z_shapes[-1])
         for level in reversed(range(self.n_scales)):
             if level < self.n_scales - 1:
