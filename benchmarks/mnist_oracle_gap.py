@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/mnist_oracle_gap.py [--n 200] [--sources random|first] [--flow mnist_flow]
         [--device auto]
         [--flow-steps 3000 6000 | --confidence 0.99 0.999 0.9999
-         | --normalized 0.25 1 --normalized-x 0.05 0.2 | --scales]
+         | --normalized 0.25 1 --normalized-x 0.05 0.2 | --scales | --tangent 16 32 64]
 
 Not a speed benchmark: a small ablation that notebook 03 quotes. For ``--n`` test 4s (drawn as notebook
 03 draws them, :func:`~diffcf.evaluate.sample_sources`; ``--n 0``: all; ``--sources first``: the first
@@ -33,25 +33,35 @@ coordinate (the paper), only the coarsest scale's (the finer scales' latents sta
 split priors are conditional, their pixels still follow the coarse change) or only the finest
 scale's.
 
+With ``--tangent`` it asks whether the search leaks off the flow's manifold (Theorem 1 collapses the
+off-manifold directions only for a perfect flow): each image's Z-search is confined to the ``k``
+directions in Z that the decoder stretches most at its start, the top ``k`` right singular vectors of
+``J = ∂g/∂z`` (their images span the flow's tangent space, §III; notebook 02), with the notebook's
+Adam step and cap, for each given ``k``. As a confined search fails more often, two more lines judge
+the confined and the free search on the images where both succeeded.
+
 ``--flow`` picks the flow of the Z-searches and of the bits/dim (default: notebook 03's); ``--device``
 where everything runs (default: the CPU, whose timings the notebook quotes; ``auto``: a GPU if torch
 sees one, for flows too large for CPU searches).
 
 Runs in about 15 minutes on a 2-core CPU; with ``--flow-steps 3000 6000`` in about 45 (13 and 24 minutes
 of training, 2 to 3 per search); with ``--confidence 0.99 0.999 0.9999`` in about 15; with
-``--scales`` in about 8.
+``--scales`` in about 8; with ``--tangent 16 32 64`` in about 25 (the confined searches' batched
+matrix products are slow).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from types import SimpleNamespace
 
 import torch
 
 from diffcf import get_device, seed_everything, stages, zoo
 from diffcf.data.mnist import load_dataset
 from diffcf.evaluate import knn_target_share, l2_to_source, oracle_target_share, predict, sample_sources
+from diffcf.geometry import jacobian
 from diffcf.search import ClassTarget, counterfactual_search
 from reference import NOTEBOOK_03_SEARCH
 
@@ -72,6 +82,34 @@ class ScalesMoved:
                                            for level, p in enumerate(parts)], dim=1))
 
 
+def tangent_search(f, g, x: torch.Tensor, basis: torch.Tensor, lr: float, max_steps: int,
+                   confidence: float = 0.99) -> SimpleNamespace:
+    """Adam on coefficients ``c``, ``z = g⁻¹(x) + basis c``, each image with its own ``basis``
+    ``(B, d, k)``: the 4 → 9 search confined to ``k`` directions. Images are clipped to [0, 1]; each
+    keeps the point of the first step where ``f`` gives 9 more than ``confidence``."""
+    target = ClassTarget(9, confidence)
+    with torch.no_grad():
+        z0 = g.encode(x)
+    c = torch.zeros(len(x), basis.shape[2], device=x.device, requires_grad=True)
+    adam = torch.optim.Adam([c], lr=lr)
+    found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    steps = torch.full((len(x),), max_steps, device=x.device)
+    final = x.clone()
+    for k in range(max_steps + 1):
+        x_k = g.decode(z0 + torch.einsum("bdk,bk->bd", basis, c)).clamp(0.0, 1.0)
+        out = f(x_k)
+        new = target.reached(out) & ~found
+        final[new], steps[new] = x_k.detach()[new], k
+        found |= new
+        if k == max_steps or found.all():
+            break
+        adam.zero_grad()
+        (target.loss(out) * ~found).sum().backward()  # finished rows get no gradient
+        adam.step()
+    final[~found] = x_k.detach()[~found]
+    return SimpleNamespace(x=final, success=found, steps=steps)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=200, help="test 4s (notebook 03: 200; 0: all)")
@@ -90,6 +128,8 @@ def main() -> None:
                         help="normalised step lengths in X, beside --normalized")
     parser.add_argument("--scales", action="store_true",
                         help="instead: Z-searches moving every scale, the coarsest, the finest")
+    parser.add_argument("--tangent", type=int, nargs="*", default=[],
+                        help="instead: Z-searches confined to the top k right singular vectors of dg/dz")
     args = parser.parse_args()
     seed_everything(args.seed)
     device = get_device(args.device)
@@ -122,15 +162,19 @@ def main() -> None:
         return "".join(f"{v:9.2f}" for v in values)
 
     print(f"{'originals':28s}{'':18s}{judged(fours, fours)}")
-    def variant(name: str, space: str, lr: float, generator: torch.nn.Module | None,
-                confidence: float = 0.99, max_steps: int = 2000, step: str = "adam") -> None:
-        start = time.perf_counter()
-        run = counterfactual_search(f, fours, ClassTarget(9, confidence), space=space, g=generator,
-                                    lr=lr, max_steps=max_steps, bounds=(0.0, 1.0), progress=True, step=step)
-        seconds = time.perf_counter() - start
+
+    def report(name: str, run, seconds: float) -> None:
         ok = run.success
         print(f"{name:28s}{ok.float().mean().item():9.2f}{int(run.steps.median()):9d}"
               f"{judged(run.x[ok], fours[ok])}{seconds:9.0f}", flush=True)
+
+    def variant(name: str, space: str, lr: float, generator: torch.nn.Module | None,
+                confidence: float = 0.99, max_steps: int = 2000, step: str = "adam"):
+        start = time.perf_counter()
+        run = counterfactual_search(f, fours, ClassTarget(9, confidence), space=space, g=generator,
+                                    lr=lr, max_steps=max_steps, bounds=(0.0, 1.0), progress=True, step=step)
+        report(name, run, time.perf_counter() - start)
+        return run
 
     if args.confidence:
         for confidence in args.confidence:
@@ -145,6 +189,23 @@ def main() -> None:
             for length in lengths:
                 variant(f"{space.upper()}, normalised {length:g}", space, length, g, max_steps=max_steps,
                         step="normalized")
+        return
+    if args.tangent:
+        lr, max_steps = NOTEBOOK_03_SEARCH["z"]
+        free = variant("Z, every direction", "z", lr, g, max_steps=max_steps)
+        start = time.perf_counter()
+        with torch.no_grad():
+            z0 = g.encode(fours)
+        right = torch.linalg.svd(jacobian(g.decode, z0, mode="rev", chunk_size=1, row_chunk=196)).Vh
+        print(f"  (Jacobians of g at the 4s and their SVDs: {time.perf_counter() - start:.0f} s)")
+        for k in args.tangent:
+            start = time.perf_counter()
+            run = tangent_search(f, g, fours, right[:, :k].transpose(1, 2), lr, max_steps)
+            report(f"Z, top {k} directions", run, time.perf_counter() - start)
+            both = run.success & free.success  # the confined search succeeds less often: compare alike
+            print(f"{'  both, top ' + str(k):28s}{both.float().mean().item():9.2f}{'':9s}"
+                  f"{judged(run.x[both], fours[both])}")
+            print(f"{'  both, every direction':28s}{'':18s}{judged(free.x[both], fours[both])}")
         return
     if args.scales:
         sizes = g.scale_sizes
