@@ -46,8 +46,8 @@ sees one, for flows too large for CPU searches).
 
 Runs in about 15 minutes on a 2-core CPU; with ``--flow-steps 3000 6000`` in about 45 (13 and 24 minutes
 of training, 2 to 3 per search); with ``--confidence 0.99 0.999 0.9999`` in about 15; with
-``--scales`` in about 8; with ``--tangent 16 32 64`` in about 25 (the confined searches' batched
-matrix products are slow).
+``--scales`` in about 8; with ``--tangent 16 32 64`` in about 25 (a confined search keeps every image
+in its batch until the last one stops, and more of them run to the cap).
 """
 
 from __future__ import annotations
