@@ -793,3 +793,7 @@ paper.check(STEM, results)
 # 4. Run this notebook with `flow = "mnist_flow_wide"` (or train it further:
 #    `python -m diffcf.zoo train mnist_flow_wide --resume --minutes 60`) and watch the
 #    bits/dim, the Fig. 8 grid and the oracle shares with this run's.
+# 5. Judge this run with another "SVM of 92%": fit `sklearn.svm.SVC()` (RBF kernel) on 1000 random
+#    training images, copy it into `diffcf.models.oracles.RBFSVMOracle().set_from_sklearn(...)` and
+#    pass it to `oracle_target_share` for `x_adv[ok_x]` and `x_cf[ok_z]`. Which share moves, the
+#    adversarials' or the counterfactuals'? Compare with `benchmarks/mnist_oracle_kinds.py`.
