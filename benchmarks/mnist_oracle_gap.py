@@ -47,14 +47,13 @@ sees one, for flows too large for CPU searches).
 Runs in about 15 minutes on a 2-core CPU; with ``--flow-steps 3000 6000`` in about 45 (13 and 24 minutes
 of training, 2 to 3 per search); with ``--confidence 0.99 0.999 0.9999`` in about 15; with
 ``--scales`` in about 8; with ``--tangent 16 32 64`` in about 25 (a confined search keeps every image
-in its batch until the last one stops, and more of them run to the cap).
+in its batch for all its steps).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from types import SimpleNamespace
 
 import torch
 
@@ -82,32 +81,19 @@ class ScalesMoved:
                                            for level, p in enumerate(parts)], dim=1))
 
 
-def tangent_search(f, g, x: torch.Tensor, basis: torch.Tensor, lr: float, max_steps: int,
-                   confidence: float = 0.99) -> SimpleNamespace:
-    """Adam on coefficients ``c``, ``z = g⁻¹(x) + basis c``, each image with its own ``basis``
-    ``(B, d, k)``: the 4 → 9 search confined to ``k`` directions. Images are clipped to [0, 1]; each
-    keeps the point of the first step where ``f`` gives 9 more than ``confidence``."""
-    target = ClassTarget(9, confidence)
-    with torch.no_grad():
-        z0 = g.encode(x)
-    c = torch.zeros(len(x), basis.shape[2], device=x.device, requires_grad=True)
-    adam = torch.optim.Adam([c], lr=lr)
-    found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
-    steps = torch.full((len(x),), max_steps, device=x.device)
-    final = x.clone()
-    for k in range(max_steps + 1):
-        x_k = g.decode(z0 + torch.einsum("bdk,bk->bd", basis, c)).clamp(0.0, 1.0)
-        out = f(x_k)
-        new = target.reached(out) & ~found
-        final[new], steps[new] = x_k.detach()[new], k
-        found |= new
-        if k == max_steps or found.all():
-            break
-        adam.zero_grad()
-        (target.loss(out) * ~found).sum().backward()  # finished rows get no gradient
-        adam.step()
-    final[~found] = x_k.detach()[~found]
-    return SimpleNamespace(x=final, success=found, steps=steps)
+class Confined:
+    """The flow seen through per-image coefficients ``c``: ``z = z0 + basis c``, each latent of the
+    batch ``z0 = g⁻¹(x)`` with its own ``basis`` ``(B, d, k)``. Rows of ``c`` must stay aligned with
+    ``z0``'s: a search over it must not shrink its working set (``check_every > max_steps``)."""
+
+    def __init__(self, flow, z0: torch.Tensor, basis: torch.Tensor):
+        self.flow, self.z0, self.basis = flow, z0, basis
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(len(x), self.basis.shape[2])
+
+    def decode(self, c: torch.Tensor) -> torch.Tensor:
+        return self.flow.decode(self.z0 + torch.einsum("bdk,bk->bd", self.basis, c))
 
 
 def main() -> None:
@@ -200,7 +186,9 @@ def main() -> None:
         print(f"  (Jacobians of g at the 4s and their SVDs: {time.perf_counter() - start:.0f} s)")
         for k in args.tangent:
             start = time.perf_counter()
-            run = tangent_search(f, g, fours, right[:, :k].transpose(1, 2), lr, max_steps)
+            run = counterfactual_search(f, fours, ClassTarget(9), space="z", lr=lr, max_steps=max_steps,
+                                        g=Confined(g, z0, right[:, :k].transpose(1, 2)),
+                                        bounds=(0.0, 1.0), progress=True, check_every=max_steps + 1)
             report(f"Z, top {k} directions", run, time.perf_counter() - start)
             both = run.success & free.success  # the confined search succeeds less often: compare alike
             print(f"{'  both, top ' + str(k):28s}{both.float().mean().item():9.2f}{'':9s}"
