@@ -28,32 +28,34 @@ import argparse
 import time
 
 import torch
-from sklearn.svm import SVC, LinearSVC
 
 from diffcf import seed_everything, zoo
 from diffcf.data.mnist import load_dataset
 from diffcf.evaluate import oracle_target_share, predict, sample_sources, search_margin
 from diffcf.inversion import KnownLatents, invert
 from diffcf.models.oracles import LinearSVMOracle, RBFSVMOracle
+from diffcf.recipes.mnist import train_mnist_svm, train_mnist_svm_rbf
 from diffcf.search import ClassTarget, counterfactual_search
+from diffcf.training import Stage
 from reference import NOTEBOOK_03_SEARCH
 
 LATENT_SEARCH = (2e-2, 300)  # notebook 07's Adam step and cap in the VAE's and GAN's latents
 INVERSION_STEPS = 500  # notebook 07's GAN inversion, from the learned encoder's start
 
 
-def fitted_oracles(x: torch.Tensor, y: torch.Tensor, seed: int) -> dict[str, torch.nn.Module]:
-    """The oracles of the module docstring, in its order."""
-    flat, labels = x.flatten(1).numpy(), y.numpy()
-    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed)).numpy()
+def fitted_oracles(seed: int) -> dict[str, torch.nn.Module]:
+    """The oracles of the module docstring, in its order, fitted by the zoo's recipes."""
+    cpu, stage = torch.device("cpu"), Stage()
 
     def linear(C: float) -> torch.nn.Module:
-        return LinearSVMOracle(784, 10).set_from_sklearn(
-            LinearSVC(C=C, dual=False, random_state=seed).fit(flat, labels))
+        svm = LinearSVMOracle()
+        train_mnist_svm(svm, cpu, stage, "mnist", C, seed)
+        return svm
 
     def rbf(gamma: float | str, n: int) -> torch.nn.Module:
-        rows = pick[:n]
-        return RBFSVMOracle(784, 10).set_from_sklearn(SVC(gamma=gamma).fit(flat[rows], labels[rows]))
+        svm = RBFSVMOracle()
+        train_mnist_svm_rbf(svm, cpu, stage, "mnist", n, 1.0, seed, gamma)
+        return svm
 
     return {"linear, C 0.05, 60 000 (mnist_svm)": zoo.frozen(zoo.load("mnist_svm")),
             "linear, C 1e-3, 60 000": linear(1e-3),
@@ -70,7 +72,6 @@ def main() -> None:
     seed_everything(args.seed)
     source, target = 4, 9
 
-    x_train, y_train = load_dataset("mnist", "train")
     x_test, y_test = load_dataset("mnist", "test")
     f, flow, vae, gan, encoder = (zoo.frozen(zoo.load(name)) for name in (
         "mnist_classifier", "mnist_flow", "mnist_vae", "mnist_gan", "mnist_gan_encoder"))
@@ -98,7 +99,7 @@ def main() -> None:
           "(points, 95% interval)")
     print(f"{'oracle':40s}{'test acc':>9s}{'X':>6s}" + "".join(f"{name:>6s}{'margin [95%]':>22s}"
                                                             for name in runs))
-    for name, oracle in fitted_oracles(x_train, y_train, args.seed).items():
+    for name, oracle in fitted_oracles(args.seed).items():
         line = (f"{name:40s}{oracle_target_share(oracle, x_test, y_test):9.3f}"
                 f"{oracle_target_share(oracle, adversarials.x[adversarials.success], target):6.2f}")
         for run in runs.values():

@@ -48,12 +48,12 @@ def train_mnist_svm(svm: nn.Module, device: torch.device, stage: Stage, dataset:
 
 
 def train_mnist_svm_rbf(svm: nn.Module, device: torch.device, stage: Stage, dataset: str, n_train: int,
-                        C: float, seed: int) -> dict[str, float]:
+                        C: float, seed: int, gamma: float | str = "scale") -> dict[str, float]:
     from sklearn.svm import SVC
 
     x, y = load_dataset(dataset, "train")
     pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n_train]
-    svc = SVC(kernel="rbf", gamma="scale", C=C).fit(x[pick].flatten(1).numpy(), y[pick].numpy())
+    svc = SVC(kernel="rbf", gamma=gamma, C=C).fit(x[pick].flatten(1).numpy(), y[pick].numpy())
     svm.set_from_sklearn(svc)
     x_test, y_test = load_dataset(dataset, "test")
     return {"test_accuracy": round(accuracy(svm.cpu(), x_test, y_test), 4),
