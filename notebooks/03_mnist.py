@@ -306,6 +306,7 @@ oracle_margin_z, oracle_margin_z_low, oracle_margin_z_high = search_margin(svm, 
 print(f"linear SVM share of {target}s, Z minus X: {100 * oracle_margin_z:+.1f} points "
       f"(95% interval {100 * oracle_margin_z_low:+.1f} to {100 * oracle_margin_z_high:+.1f})")
 
+
 # %% [markdown]
 # In the run stored here the margin is −0.9 points, with an interval from −7 to +6: other test 4s
 # could move it by several points either way, but the project's target of +30 lies far outside. The
@@ -330,6 +331,7 @@ for space, images, ok in (("Z", x_cf, ok_z), ("X", x_adv, ok_x)):
         print(f"{space}  {judge:19s}" + "".join(f"{int(label):>4d}" for label in labels))
     print(f"{space}  {'reached Λ':19s}" + "".join(f"{'yes' if hit else 'no':>4s}" for hit in ok[:cols]))
 
+
 # %% [markdown]
 # In the stored run every one of the twenty searches reached Λ, so the CNN says 9 throughout. Set
 # beside the reading of the grid in section 2: all three judges say 9 for column 3, the clean 9.
@@ -338,7 +340,6 @@ for space, images, ok in (("Z", x_cf, ok_z), ("X", x_adv, ok_x)):
 # eye. For the adversarials no judge says 9 but one k-NN vote (column 4). Each judge agrees with the
 # eye on some columns and not on others; that is why the checks pool hundreds of images (the pooled
 # shares for Z above: 0.24 to 0.36).
-
 
 # %% [markdown]
 # ### Adam, or §III's plain ascent with a normalised step?

@@ -49,6 +49,7 @@ from diffcf.evaluate import (
     im1_score,
     knn_target_share,
     oracle_target_share,
+    paired_mean_difference,
     predict,
     search_margin,
 )
@@ -173,8 +174,12 @@ plt.show()
 
 # %%
 region = face_region(x.shape[-1]).to(device)
-region_change_share_z = change_share_outside(x_cf[ok_z], x[ok_z], region).nanmean().item()
-region_change_share_x = change_share_outside(x_adv[ok_x], x[ok_x], region).nanmean().item()
+share_outside = {name: change_share_outside(mod, x, region) for name, mod in (("z", x_cf), ("x", x_adv))}
+region_change_share_z = share_outside["z"][ok_z].nanmean().item()
+region_change_share_x = share_outside["x"][ok_x].nanmean().item()
+region_change_margin, region_change_margin_low, region_change_margin_high = paired_mean_difference(
+    share_outside["z"], ok_z & share_outside["z"].isfinite(),
+    share_outside["x"], ok_x & share_outside["x"].isfinite(), seed=seed)
 uniform_share = 1 - region.float().mean().item()
 
 fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
@@ -194,13 +199,17 @@ plt.show()
 
 print(f"share of the change outside the inner face: Z {region_change_share_z:.2f}, "
       f"X {region_change_share_x:.2f} (evenly spread: {uniform_share:.2f})")
+print(f"Z minus X: {100 * region_change_margin:+.1f} points (95% interval {100 * region_change_margin_low:+.1f} "
+      f"to {100 * region_change_margin_high:+.1f}, a paired bootstrap over the source images)")
 
 # %% [markdown]
 # The mean |δ| of the counterfactuals draws an arc over the head where the hair lies, with the
 # inner face almost untouched; the adversarials' mean |δ| is noise over the whole frame, brightest
 # over the mouth and chin. The scalar share says the same only weakly (Z 0.89 against X 0.85, an
 # evenly spread change gives 0.85): the ellipse is small at 32 × 32, so background counts as
-# "outside" for both. The picture is the stronger evidence here.
+# "outside" for both. The difference, 4.1 points, is small but not an accident of the 100 faces:
+# its 95% interval runs from 2.7 to 5.2 points (a paired bootstrap, as for the oracle below). The
+# picture is the stronger evidence here.
 #
 # ## 4. Do independent judges agree? (Fig. 11, Fig. 13, Table I)
 #
@@ -339,6 +348,9 @@ results = {key: round(float(value), 4) for key, value in {
     "knn_target_share_z": knn_target_share_z,
     "region_change_share_x": region_change_share_x,
     "region_change_share_z": region_change_share_z,
+    "region_change_margin": region_change_margin,
+    "region_change_margin_low": region_change_margin_low,
+    "region_change_margin_high": region_change_margin_high,
     "im1_mean_x": im1_mean_x,
     "im1_mean_z": im1_mean_z,
     "mnac_x": mnac_x,

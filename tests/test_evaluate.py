@@ -16,7 +16,7 @@ from diffcf.evaluate import (
     l2_to_source,
     localize_heads,
     oracle_target_share,
-    paired_share_difference,
+    paired_mean_difference,
     search_margin,
 )
 
@@ -209,25 +209,25 @@ def _bernoulli(p: float, n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.rand(n, generator=gen) < p
 
 
-def test_paired_share_difference_is_the_difference_of_the_shares_over_successes():
+def test_paired_mean_difference_is_the_difference_of_the_shares_over_successes():
     gen = torch.Generator().manual_seed(0)
     hit_a, found_a, hit_b, found_b = (_bernoulli(p, 50, gen) for p in (0.6, 0.8, 0.3, 0.9))
-    diff, low, high = paired_share_difference(hit_a, found_a, hit_b, found_b)
+    diff, low, high = paired_mean_difference(hit_a, found_a, hit_b, found_b)
     expected = (hit_a & found_a).sum() / found_a.sum() - (hit_b & found_b).sum() / found_b.sum()
     assert diff == pytest.approx(expected.item())
     assert low < diff < high
-    same = paired_share_difference(hit_a, found_a, hit_a, found_a)
+    same = paired_mean_difference(hit_a, found_a, hit_a, found_a)
     assert same == (0.0, 0.0, 0.0)  # a search against itself: every resample gives 0
 
 
-def test_paired_share_difference_interval_covers_the_true_difference_and_narrows_with_n():
+def test_paired_mean_difference_interval_covers_the_true_difference_and_narrows_with_n():
     gen = torch.Generator().manual_seed(1)
     covered, widths = 0, {100: [], 400: []}
     for trial in range(200):
         for n in widths:
             ok = torch.ones(n, dtype=torch.bool)
             a, b = _bernoulli(0.5, n, gen), _bernoulli(0.3, n, gen)
-            _, low, high = paired_share_difference(a, ok, b, ok, n_resamples=1000, seed=trial)
+            _, low, high = paired_mean_difference(a, ok, b, ok, n_resamples=1000, seed=trial)
             widths[n].append(high - low)
             covered += n == 100 and low <= 0.2 <= high
     assert 0.90 <= covered / 200 <= 0.99  # nominal 0.95
@@ -235,14 +235,26 @@ def test_paired_share_difference_interval_covers_the_true_difference_and_narrows
     assert 1.8 < ratio < 2.2  # width ~ 1/sqrt(n)
 
 
-def test_paired_share_difference_rejects_bad_input():
+def test_paired_mean_difference_of_values_ignores_the_failed_searches():
+    value_a = torch.tensor([0.2, 0.4, float("nan"), 0.9])
+    value_b = torch.tensor([0.1, 0.1, 0.3, 5.0])
+    found_a = torch.tensor([True, True, False, True])
+    found_b = torch.tensor([True, True, True, False])
+    diff, low, high = paired_mean_difference(value_a, found_a, value_b, found_b)
+    assert diff == pytest.approx(0.5 - 0.5 / 3)
+    assert low <= diff <= high
+
+
+def test_paired_mean_difference_rejects_bad_input():
     ok = torch.ones(4, dtype=torch.bool)
     with pytest.raises(ValueError, match="bool"):
-        paired_share_difference(ok.float(), ok, ok, ok)
+        paired_mean_difference(ok, ok.float(), ok, ok)
+    with pytest.raises(ValueError, match="finite"):
+        paired_mean_difference(torch.full((4,), float("nan")), ok, ok, ok)
     with pytest.raises(ValueError, match="one length"):
-        paired_share_difference(ok, ok, ok[:3], ok[:3])
+        paired_mean_difference(ok, ok, ok[:3], ok[:3])
     with pytest.raises(ValueError, match="level"):
-        paired_share_difference(ok, ok, ok, ok, level=95)
+        paired_mean_difference(ok, ok, ok, ok, level=95)
 
 
 def test_search_margin_judges_the_successful_images_of_two_searches():
@@ -255,6 +267,6 @@ def test_search_margin_judges_the_successful_images_of_two_searches():
                                success=torch.ones(4, dtype=torch.bool))
     margin, low, high = search_margin(oracle, run, baseline, 1)
     assert margin == pytest.approx(2 / 3 - 1 / 4)
-    assert (margin, low, high) == paired_share_difference(
+    assert (margin, low, high) == paired_mean_difference(
         torch.tensor([True, True, False, True]), run.success, torch.tensor([False, False, True, False]),
         baseline.success)

@@ -49,37 +49,45 @@ def oracle_target_share(oracle: Callable[[Tensor], Tensor], x: Tensor, t: Tensor
     return (predict(oracle, x) == t).float().mean().item()
 
 
-def paired_share_difference(hit_a: Tensor, found_a: Tensor, hit_b: Tensor, found_b: Tensor,
-                            level: float = 0.95, n_resamples: int = 4000, seed: int = 0,
-                            ) -> tuple[float, float, float]:
-    """How far a judge's share of the target for search ``a`` exceeds that for search ``b`` (e.g.
-    the oracle's share for latent counterfactuals minus that for adversarials, the margin of Fig. 11),
-    with a paired bootstrap interval over the source images.
+def paired_mean_difference(value_a: Tensor, found_a: Tensor, value_b: Tensor, found_b: Tensor,
+                           level: float = 0.95, n_resamples: int = 4000, seed: int = 0,
+                           ) -> tuple[float, float, float]:
+    """How far the mean of a per-source value for search ``a`` exceeds that for search ``b``, with a
+    paired bootstrap interval over the source images. For a judge's verdicts (``value_*`` bool:
+    does the judge assign the target?) it is the difference of the shares, e.g. the oracle's share
+    for latent counterfactuals minus that for adversarials, the margin of Fig. 11.
 
     Both searches started from the same ``n`` sources; per source, ``found_*`` says whether the
-    search succeeded and ``hit_*`` whether the judge assigns the target to its result. Each share is
-    taken over the successful searches only, as :func:`judge_searches` does. The interval is the
-    percentile interval of the difference over ``n_resamples`` resamples of the *sources* (with
-    replacement, the same sources for ``a`` and ``b``, so the pairing is kept): it shows how much
-    the difference would move on another ``n`` test images of the same kind, not how it varies
-    between training runs of the generators. Returns ``(difference, low, high)``.
+    search succeeded and ``value_*`` is the value of its result (bool or float; ignored, even NaN,
+    where ``found_*`` is False). Each mean is taken over the successful searches only, as
+    :func:`judge_searches` does. The interval is the percentile interval of the difference over
+    ``n_resamples`` resamples of the *sources* (with replacement, the same sources for ``a`` and
+    ``b``, so the pairing is kept): it shows how much the difference would move on another ``n``
+    test images of the same kind, not how it varies between training runs of the generators.
+    Returns ``(difference, low, high)``.
     """
-    tensors = (hit_a, found_a, hit_b, found_b)
-    if any(t.dtype != torch.bool or t.shape != hit_a.shape or t.ndim != 1 for t in tensors):
-        raise ValueError("hit_a, found_a, hit_b, found_b must be 1-d bool tensors of one length, got "
-                         f"{[(tuple(t.shape), t.dtype) for t in tensors]}")
+    tensors = (value_a, found_a, value_b, found_b)
+    if any(t.shape != value_a.shape or t.ndim != 1 for t in tensors):
+        raise ValueError("value_a, found_a, value_b, found_b must be 1-d tensors of one length, got "
+                         f"{[tuple(t.shape) for t in tensors]}")
+    if found_a.dtype != torch.bool or found_b.dtype != torch.bool:
+        raise ValueError(f"found_a and found_b must be bool tensors, got {found_a.dtype}, {found_b.dtype}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
-    n = len(hit_a)
+    values = [torch.where(found, value.float(), 0.0)
+              for value, found in ((value_a, found_a), (value_b, found_b))]
+    if not all(torch.isfinite(v).all() for v in values):
+        raise ValueError("value_a and value_b must be finite wherever found_a / found_b is True")
+    n = len(value_a)
     if n == 0:
         return (float("nan"),) * 3
-    weights = torch.stack([(hit_a & found_a), found_a, (hit_b & found_b), found_b]).float().cpu()
+    weights = torch.stack([values[0], found_a.float(), values[1], found_b.float()]).cpu()
     gen = torch.Generator().manual_seed(seed)
     counts = torch.zeros(n_resamples, n).scatter_add_(  # how often each source is drawn, per resample
         1, torch.randint(n, (n_resamples, n), generator=gen), torch.ones(n_resamples, n))
 
     def difference(c: Tensor) -> Tensor:
-        s = c @ weights.T  # (..., 4): sums of hits and successes of a and b
+        s = c @ weights.T  # (..., 4): sums of the values and successes of a and b
         return s[..., 0] / s[..., 1] - s[..., 2] / s[..., 3]
 
     low, high = torch.nanquantile(difference(counts), torch.tensor([(1 - level) / 2, (1 + level) / 2]))
@@ -88,11 +96,11 @@ def paired_share_difference(hit_a: Tensor, found_a: Tensor, hit_b: Tensor, found
 
 def search_margin(oracle: Callable[[Tensor], Tensor], run, baseline, target: int, **interval
                   ) -> tuple[float, float, float]:
-    """:func:`paired_share_difference` of two searches from the same sources (search results with
+    """:func:`paired_mean_difference` of two searches from the same sources (search results with
     ``x`` and ``success``, e.g. counterfactuals and adversarials): the share of their successful
     images ``oracle`` assigns to ``target``, ``run``'s minus ``baseline``'s, with its interval."""
-    return paired_share_difference(predict(oracle, run.x) == target, run.success,
-                                   predict(oracle, baseline.x) == target, baseline.success, **interval)
+    return paired_mean_difference(predict(oracle, run.x) == target, run.success,
+                                  predict(oracle, baseline.x) == target, baseline.success, **interval)
 
 
 @torch.no_grad()
