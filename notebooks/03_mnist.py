@@ -821,6 +821,9 @@ paper.check(STEM, results)
 #   call each; the flow is exactly invertible, so $g(g^{-1}(x)) = x$ to float precision.
 # - Adversarials change pixels a little everywhere; counterfactuals change strokes. Distances in X and
 #   Z, nearest neighbours and IM1 all tell the two apart in the paper's direction.
+# - To the eye, Fig. 8 does not show the paper's claim: of its ten counterfactuals three read as 9s
+#   (one as cleanly as the paper's), four are still 4s, two are fragments and one is a loop at
+#   best; the judges agree with the eye, and with each other, on the clean one only.
 # - The linear-SVM oracle test fails (for 4 → 9 it prefers Adam's adversarials), and neither the step
 #   size, nor the flow's quality between 1.58 and 1.18 bits/dim (two classes of flow), nor a higher
 #   target confidence Λ, nor which scale's latents move, nor confining the search to the flow's
