@@ -14,7 +14,7 @@
 # found in one batched run per space, then every quantitative check of the paper side by side, and
 # (beyond the paper) the source → target matrix of oracle agreement for all 90 class pairs.
 #
-# **Runtime.** About 2½ minutes on a 2-core CPU with the shipped checkpoints (144 s measured;
+# **Runtime.** About 3 minutes on a 2-core CPU with the shipped checkpoints (180–200 s measured;
 # default: 200 test 4s for 4 → 9, 90 images for the 10 × 10 study, 50 searched again with
 # normalised steps); the full run (`notebooks/params/full.yaml`: all test 4s, 10 images per pair,
 # the paper's 2000 Z-steps) wants a GPU.
@@ -127,7 +127,7 @@ print(f"\nhow the flow {flow} was made (manifest): {steps_done} steps in "
 # but does not take this one's place: "The oracle gap, measured" near the end shows that its
 # counterfactuals are judged no better, and its Z-search takes 2.8 times as long. Run as this
 # notebook's flow (`flow = "mnist_flow_wide"`, all else default; 2026-12-05) it passes the
-# bits/dim (1.18) and round-trip (2.6e-5) checks, but the run takes 6.0 minutes instead of 2½,
+# bits/dim (1.18) and round-trip (2.6e-5) checks, but the run takes 6.0 minutes instead of 3,
 # only 91% of its Z-searches reach Λ within the 1000 steps (the check asks 95%; the 200 4 → 9
 # searches alone, with the paper's 2000 steps: 96%, in 207 s for the Z-search alone), 70% of its
 # samples are confident, and the judges' margins Z − X stay within about two points of this flow's
@@ -601,7 +601,7 @@ paper.check(STEM, results)
 #   counterfactuals by 19 points; over the 90 pairs of section 6 the linear SVM does too, by 6 points
 #   (target 25). With §III's normalised steps instead of Adam the linear SVM's verdict on 4 → 9 flips
 #   to 14 points in favour of Z (section 3). What we measured about why is below.
-# - **Runtime**: the default run takes about 2½ minutes on the 2-core CPU (budget: 6). Four choices
+# - **Runtime**: the default run takes about 3 minutes on the 2-core CPU (budget: 6). Four choices
 #   made that possible, each measured: one batched search per space for both studies (the slow tail
 #   of the Z-searches, a median of a few dozen steps but some run to the step limit, is paid once);
 #   at most 1000 Z-steps (costs a few of the 4 → 9 successes); an Adam step of 5e-3 in X; and one
