@@ -49,8 +49,8 @@ from diffcf.evaluate import (
     im1_score,
     knn_target_share,
     oracle_target_share,
-    paired_mean_difference,
     predict,
+    region_margin,
     search_margin,
 )
 from diffcf.plotting import COLORS, distance_histograms, flow_samples, image_rows, share_bars
@@ -174,12 +174,10 @@ plt.show()
 
 # %%
 region = face_region(x.shape[-1]).to(device)
-share_outside = {name: change_share_outside(mod, x, region) for name, mod in (("z", x_cf), ("x", x_adv))}
-region_change_share_z = share_outside["z"][ok_z].nanmean().item()
-region_change_share_x = share_outside["x"][ok_x].nanmean().item()
-region_change_margin, region_change_margin_low, region_change_margin_high = paired_mean_difference(
-    share_outside["z"], ok_z & share_outside["z"].isfinite(),
-    share_outside["x"], ok_x & share_outside["x"].isfinite(), seed=seed)
+region_change_share_z = change_share_outside(x_cf[ok_z], x[ok_z], region).nanmean().item()
+region_change_share_x = change_share_outside(x_adv[ok_x], x[ok_x], region).nanmean().item()
+region_change_margin, region_change_margin_low, region_change_margin_high = region_margin(
+    runs["z"], runs["x"], x, region, seed=seed)
 uniform_share = 1 - region.float().mean().item()
 
 fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))

@@ -51,7 +51,7 @@ from diffcf.evaluate import (
     fig14_distances,
     knn_target_share,
     oracle_target_share,
-    paired_mean_difference,
+    region_margin,
     search_margin,
 )
 from diffcf.plotting import COLORS, distance_histograms, flow_samples, image_rows, share_bars
@@ -197,12 +197,10 @@ plt.show()
 
 # %%
 region = cardiac_region(SIZE).to(device)
-share_inside = {name: 1 - change_share_outside(mod, x, region) for name, mod in (("z", x_cf), ("x", x_adv))}
-region_change_share_z = share_inside["z"][ok_z].nanmean().item()
-region_change_share_x = share_inside["x"][ok_x].nanmean().item()
-region_change_margin, region_change_margin_low, region_change_margin_high = paired_mean_difference(
-    share_inside["z"], ok_z & share_inside["z"].isfinite(),
-    share_inside["x"], ok_x & share_inside["x"].isfinite(), seed=seed)
+region_change_share_z = (1 - change_share_outside(x_cf[ok_z], x[ok_z], region)).nanmean().item()
+region_change_share_x = (1 - change_share_outside(x_adv[ok_x], x[ok_x], region)).nanmean().item()
+region_change_margin, region_change_margin_low, region_change_margin_high = region_margin(
+    runs["z"], runs["x"], x, region, inside=True, seed=seed)
 uniform_share = region.float().mean().item()
 
 fig, axes = plt.subplots(1, 5, figsize=(15, 3.3))

@@ -17,6 +17,7 @@ from diffcf.evaluate import (
     localize_heads,
     oracle_target_share,
     paired_mean_difference,
+    region_margin,
     search_margin,
 )
 
@@ -270,3 +271,20 @@ def test_search_margin_judges_the_successful_images_of_two_searches():
     assert (margin, low, high) == paired_mean_difference(
         torch.tensor([True, True, False, True]), run.success, torch.tensor([False, False, True, False]),
         baseline.success)
+
+
+def test_region_margin_compares_where_the_successful_changes_lie():
+    from types import SimpleNamespace
+
+    region = torch.zeros(2, 2, dtype=torch.bool)
+    region[0, 0] = True
+    x = torch.zeros(3, 1, 2, 2)
+    inside, outside, none = (torch.zeros(1, 2, 2) for _ in range(3))
+    inside[0, 0, 0], outside[0, 1, 1] = 1.0, 1.0
+    run = SimpleNamespace(x=torch.stack([outside, outside, none]), success=torch.tensor([True, False, True]))
+    baseline = SimpleNamespace(x=torch.stack([inside, inside, inside]),
+                               success=torch.ones(3, dtype=torch.bool))
+    margin, _, _ = region_margin(run, baseline, x, region)  # only the first image counts for run
+    assert margin == pytest.approx(1.0)
+    margin_inside, _, _ = region_margin(run, baseline, x, region, inside=True)
+    assert margin_inside == pytest.approx(-1.0)

@@ -214,6 +214,19 @@ def change_share_outside(x_mod: Tensor, x_src: Tensor, region: Tensor) -> Tensor
     return outside / total.where(total > 0, torch.full_like(total, float("nan")))
 
 
+def region_margin(run, baseline, x: Tensor, region: Tensor, inside: bool = False, **interval
+                  ) -> tuple[float, float, float]:
+    """:func:`paired_mean_difference` of two searches from the same sources ``x``: the mean share of
+    each result's change that lies outside ``region`` (inside it with ``inside=True``;
+    :func:`change_share_outside`), ``run``'s minus ``baseline``'s, over the successful searches whose
+    result changed at all, with its interval."""
+    terms = []
+    for result in (run, baseline):
+        share = change_share_outside(result.x, x, region)
+        terms += [1 - share if inside else share, result.success & share.isfinite()]
+    return paired_mean_difference(*terms, **interval)
+
+
 def attribute_flips(before: Tensor, after: Tensor, exclude: int | None = None) -> tuple[Tensor, Tensor]:
     """Which binary attributes changed between ``before`` and ``after`` (``(N, A)`` 0/1 predictions of
     an attribute oracle on the originals and on their modifications), leaving out column ``exclude``
