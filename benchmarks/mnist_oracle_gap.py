@@ -4,7 +4,7 @@
         [--device auto]
         [--flow-steps 3000 6000 | --confidence 0.99 0.999 0.9999
          | --normalized 0.25 1 --normalized-x 0.05 0.2 | --scales | --tangent 16 32 64
-         | --classifier-noise 0.6]
+         | --classifier-noise 0.6 [--figure build/smoothed_cnn.png]]
 
 Not a speed benchmark: a small ablation that notebook 03 quotes. For ``--n`` test 4s (drawn as notebook
 03 draws them, :func:`~diffcf.evaluate.sample_sources`; ``--n 0``: all; ``--sources first``: the first
@@ -48,7 +48,8 @@ smoother classifier whose input gradients are known to look more like the data, 
 03's two searches from the same 4s with the shipped CNN and with each smoothed one. The ``i``-th
 given ``s`` trains with the recipe's seed + ``i``, so a repeated ``s`` shows the spread between
 trainings. A last column gives the share of each search's results that the *other* CNN calls a 9
-(for the shipped CNN's searches: the first smoothed one).
+(for the shipped CNN's searches: the first smoothed one). With ``--figure PNG`` it also draws the
+first ten 4s with each classifier's counterfactual and adversarial, as notebook 03's Fig. 8.
 
 ``--flow`` picks the flow of the Z-searches and of the bits/dim (default: notebook 03's); ``--device``
 where everything runs (default: the CPU, whose timings the notebook quotes; ``auto``: a GPU if torch
@@ -73,6 +74,7 @@ from diffcf.data.mnist import load_dataset
 from diffcf.evaluate import knn_target_share, l2_to_source, oracle_target_share, predict, sample_sources
 from diffcf.geometry import jacobian
 from diffcf.models.classifiers import MNISTClassifier
+from diffcf.plotting import image_rows
 from diffcf.recipes.common import image_batches
 from diffcf.search import ClassTarget, counterfactual_search
 from diffcf.training import fit
@@ -153,6 +155,8 @@ def main() -> None:
                         help="instead: Z-searches confined to the top k right singular vectors of dg/dz")
     parser.add_argument("--classifier-noise", type=float, nargs="*", default=[],
                         help="instead: searches with CNNs trained on inputs with Gaussian noise up to σ")
+    parser.add_argument("--figure", default=None,
+                        help="with --classifier-noise: save a Fig. 8 grid of each classifier's searches")
     args = parser.parse_args()
     seed_everything(args.seed)
     device = get_device(args.device)
@@ -247,12 +251,17 @@ def main() -> None:
                   f"{oracle_target_share(model, fours, 4):.2f} of the 4s a 4; shipped CNN "
                   f"{oracle_target_share(f, x_test, y_test):.4f})")
         first = next(iter(smoothed.values()))
+        rows = {"x": fours}
         for space in ("z", "x"):
             lr, max_steps = NOTEBOOK_03_SEARCH[space]
-            variant(f"{space.upper()}, shipped CNN", space, lr, g, max_steps=max_steps, other=first)
+            rows[f"{space.upper()}, shipped CNN"] = variant(
+                f"{space.upper()}, shipped CNN", space, lr, g, max_steps=max_steps, other=first).x
             for name, model in smoothed.items():
-                variant(f"{space.upper()}, {name}", space, lr, g, max_steps=max_steps, classifier=model,
-                        other=f)
+                rows[f"{space.upper()}, {name}"] = variant(f"{space.upper()}, {name}", space, lr, g,
+                                                           max_steps=max_steps, classifier=model, other=f).x
+        if args.figure:
+            image_rows(rows, n_cols=10).savefig(args.figure, dpi=90, bbox_inches="tight")
+            print(f"  (the first ten 4s and their searches: {args.figure})")
         return
     if args.scales:
         sizes = g.scale_sizes
