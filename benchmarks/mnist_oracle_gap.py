@@ -75,9 +75,9 @@ from diffcf.evaluate import knn_target_share, l2_to_source, oracle_target_share,
 from diffcf.geometry import jacobian
 from diffcf.models.classifiers import MNISTClassifier
 from diffcf.plotting import image_rows
-from diffcf.recipes.common import image_batches
+from diffcf.recipes.mnist import train_mnist_classifier
 from diffcf.search import ClassTarget, counterfactual_search
-from diffcf.training import fit
+from diffcf.training import Stage
 from reference import NOTEBOOK_03_SEARCH
 
 
@@ -112,24 +112,13 @@ class Confined:
         return self.flow.decode(self.z0 + torch.einsum("bdk,bk->bd", self.basis, c))
 
 
-def smoothed_classifier(x_train: torch.Tensor, y_train: torch.Tensor, noise: float, seed: int,
-                        device: torch.device) -> torch.nn.Module:
-    """The shipped CNN's recipe, with ``seed`` for the recipe's, trained on ``x + σ ε``,
-    ``σ ~ U(0, noise)`` per image, ``ε ~ N(0, I)``."""
+def smoothed_classifier(noise: float, seed: int, device: torch.device) -> torch.nn.Module:
+    """The shipped CNN's recipe with ``seed`` for the recipe's and input noise up to ``noise``."""
     spec = zoo.manifest_entry("mnist_classifier")
-    params, train = spec["params"], spec["train_params"]
     seed_everything(seed)
-    draws = torch.Generator(device=device).manual_seed(seed)
-
-    def noisy_cross_entropy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        sigma = noise * torch.rand(len(x), 1, 1, 1, generator=draws, device=device)
-        noisy = x + sigma * torch.randn(x.shape, generator=draws, device=device)
-        return torch.nn.functional.cross_entropy(model(noisy), y)
-
-    model = MNISTClassifier(**params).to(device)
-    batches = image_batches(x_train, y_train, train["batch_size"], seed, device)
-    fit(model, batches, noisy_cross_entropy, steps=train["steps"], lr=train["lr"],
-        weight_decay=train["weight_decay"], desc=f"CNN, noise {noise:g}")
+    model = MNISTClassifier(**spec["params"]).to(device)
+    train_mnist_classifier(model, device, Stage(), **{**spec["train_params"], "seed": seed},
+                           input_noise=noise)
     return zoo.frozen(model)
 
 
@@ -242,8 +231,7 @@ def main() -> None:
         return
     if args.classifier_noise:
         seed = zoo.manifest_entry("mnist_classifier")["train_params"]["seed"]
-        smoothed = {f"CNN noise {noise:g}, seed {seed + i}": smoothed_classifier(x_train, y_train, noise,
-                                                                                 seed + i, device)
+        smoothed = {f"CNN noise {noise:g}, seed {seed + i}": smoothed_classifier(noise, seed + i, device)
                     for i, noise in enumerate(args.classifier_noise)}
         for name, model in smoothed.items():
             print(f"  ({name}: test accuracy "

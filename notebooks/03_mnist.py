@@ -892,7 +892,7 @@ paper.check(STEM, results)
 #    training images, copy it into `diffcf.models.oracles.RBFSVMOracle().set_from_sklearn(...)` and
 #    pass it to `oracle_target_share` for `x_adv[ok_x]` and `x_cf[ok_z]`. Which share moves, the
 #    adversarials' or the counterfactuals'? Compare with `benchmarks/mnist_oracle_kinds.py`.
-# 6. Explain a smoother classifier: train the CNN on noisy inputs
-#    (`smoothed_classifier` in `benchmarks/mnist_oracle_gap.py` shows how) and draw its Fig. 8. Which
-#    row changes more, the counterfactuals' or the adversarials'? What does that say about where the
-#    gradient of the shipped CNN points?
+# 6. Explain a smoother classifier: train the CNN on noisy inputs (`input_noise` of
+#    `diffcf.recipes.mnist.train_mnist_classifier`; `benchmarks/mnist_oracle_gap.py` shows how) and
+#    draw its Fig. 8. Which row changes more, the counterfactuals' or the adversarials'? What does
+#    that say about where the gradient of the shipped CNN points?

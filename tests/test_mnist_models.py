@@ -12,6 +12,8 @@ from diffcf import zoo
 from diffcf.models.classifiers import MNISTClassifier, SmallCNN
 from diffcf.models.multiscale import COUPLINGS, MultiscaleFlow, squeeze2x2, unsqueeze2x2
 from diffcf.models.oracles import ClassAutoencoders, LinearSVMOracle, RBFSVMOracle
+from diffcf.recipes import mnist as mnist_recipes
+from diffcf.training import Stage
 
 
 def tiny_flow(size: int = 8, dtype=torch.float64, seed: int = 0, noise: float = 0.2,
@@ -211,3 +213,26 @@ def test_shipped_checkpoint_loads(name):
     if name == "mnist_flow":
         x = model.sample(4, torch.Generator().manual_seed(0), temperature=0.7).clamp(0, 1)
         assert (model.decode(model.encode(x)) - x).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("noise", [-0.1, float("inf"), float("nan")])
+def test_classifier_recipe_rejects_bad_input_noise(noise):
+    with pytest.raises(ValueError, match="input_noise"):
+        mnist_recipes.train_mnist_classifier(MNISTClassifier(), torch.device("cpu"), Stage(), "mnist", 1, 4,
+                                             1e-3, 0.0, 0, input_noise=noise)
+
+
+def test_classifier_recipe_trains_on_noisy_inputs(monkeypatch):
+    """input_noise changes what the CNN sees (so its weights), and is reproducible for a seed."""
+    data = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
+    monkeypatch.setattr(mnist_recipes, "load_dataset", lambda name, split: data)
+
+    def trained(noise: float) -> torch.Tensor:
+        torch.manual_seed(0)
+        f = MNISTClassifier()
+        mnist_recipes.train_mnist_classifier(f, torch.device("cpu"), Stage(), "mnist", 2, 8, 1e-3, 0.0, 0,
+                                             input_noise=noise)
+        return torch.cat([p.detach().flatten() for p in f.parameters()])
+
+    assert torch.equal(trained(0.5), trained(0.5))
+    assert not torch.equal(trained(0.5), trained(0.0))

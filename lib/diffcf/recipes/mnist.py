@@ -25,9 +25,25 @@ def train_mnist_flow(flow: nn.Module, device: torch.device, stage: Stage, datase
 
 
 def train_mnist_classifier(f: nn.Module, device: torch.device, stage: Stage, dataset: str, steps: int,
-                           batch_size: int, lr: float, weight_decay: float, seed: int) -> dict[str, float]:
+                           batch_size: int, lr: float, weight_decay: float, seed: int,
+                           input_noise: float = 0.0) -> dict[str, float]:
+    """With ``input_noise`` ``s > 0`` each training image gets Gaussian noise of a standard deviation
+    drawn per image from ``U(0, s)``: a smoother classifier (``benchmarks/mnist_oracle_gap.py``)."""
+    if not 0.0 <= input_noise < float("inf"):
+        raise ValueError(f"input_noise must be a finite standard deviation >= 0, got {input_noise}")
     x, y = load_dataset(dataset, "train")
-    fit(f, image_batches(x, y, per_rank(batch_size), stream_seed(seed, stage), device), cross_entropy_loss,
+    loss = cross_entropy_loss
+    if input_noise:
+        draws = torch.Generator(device=device).manual_seed(stream_seed(seed, stage))
+
+        def noisy_cross_entropy(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+            sigma = input_noise * torch.rand(len(xb), 1, 1, 1, generator=draws, device=device)
+            noise = sigma * torch.randn(xb.shape, generator=draws, device=device)
+            return cross_entropy_loss(model, xb + noise, yb)
+
+        loss = noisy_cross_entropy
+
+    fit(f, image_batches(x, y, per_rank(batch_size), stream_seed(seed, stage), device), loss,
         steps=steps, lr=lr, weight_decay=weight_decay, desc=f"{dataset} classifier", stage=stage)
     x_test, y_test = load_dataset(dataset, "test")
     return {"test_accuracy": round(accuracy(f, x_test.to(device), y_test.to(device)), 4)}
