@@ -23,7 +23,7 @@ from diffcf.recipes.common import class_weights, train_image_flow
 from diffcf.training import Stage
 
 CELEBA_MODELS = ["celeba_classifier", "celeba_attributes", "celeba_svm", "celeba_autoencoders",
-                 "celeba_flow"]
+                 "celeba_autoencoder", "celeba_flow"]
 
 
 def rgb_flow(size: int = 8, steps=(2, 2, 2), n_bits: int = 5, noise: float = 0.05) -> MultiscaleFlow:
@@ -221,6 +221,8 @@ def test_registered_celeba_models_are_small_and_take_faces(name):
     with torch.no_grad():
         if name == "celeba_autoencoders":
             assert model(x, 1).shape == x.shape
+        elif name == "celeba_autoencoder":
+            assert model(x).shape == x.shape
         elif name == "celeba_flow":
             assert model.encode(x).shape == (2, 3 * recipe.SIZE**2) and model.n_bits == 5
         else:
@@ -257,6 +259,7 @@ EXPECTED_METRICS = {
     "celeba_attributes": {"test_mean_balanced_accuracy", "test_min_balanced_accuracy", "test_mean_accuracy"},
     "celeba_svm": {"test_accuracy", "test_balanced_accuracy", "test_auc", "train_accuracy"},
     "celeba_autoencoders": {"test_mse_0", "test_mse_1", "test_mse_mean"},
+    "celeba_autoencoder": {"test_mse"},
     "celeba_flow": {"test_bits_per_dim", "test_roundtrip_max_abs_error"},
 }
 

@@ -212,6 +212,26 @@ PAPER: dict[str, dict[str, tuple[str, str]]] = {
         "celeba_onmanifold_share_x_gan": ("—", "X-gradient share in the dcGAN's top eigenspace"),
         "celeba_onmanifold_share_x_stylegan": ("—", "X-gradient share, style-based GAN"),
     },
+    "08_comparisons": {
+        "n_images": ("500", "not-blond test faces, the same for every method"),
+        "revise_zero_max_difference": ("0 (λ → 0 is ours)", "max pixel difference, REVISE at λ = 0 vs ours"),
+        "seconds_ours": ("fastest", "wall time per face, batched run (Table IV: runtime)"),
+        "seconds_revise": ("longer than ours", "REVISE (Joshi et al.)"),
+        "seconds_zhao": ("median 15 min", "natural adversarial search (Zhao et al.), the paper per face"),
+        "seconds_looveren": ("> 6 min", "prototypes (Van Looveren & Klaise), the paper per face"),
+        "ssim_ours": ("—", "mean SSIM to the original, successful searches"),
+        "ssim_revise": ("above ours", "REVISE keeps the image closer in pixels"),
+        "ssim_zhao": ("below ours", "random latent steps of large radius"),
+        "ssim_looveren": ("lowest", "the prototype replaces the face's content"),
+        "oracle_ours": ("—", "linear SVM says blond, successful searches"),
+        "oracle_revise": ("below ours", "worse generalisation to the oracle"),
+        "oracle_zhao": ("—", ""),
+        "oracle_looveren": ("generalises", "the oracle agrees"),
+        "success_ours": ("—", "successful searches of n_images"),
+        "success_revise": ("—", ""),
+        "success_zhao": ("438 of 500", "not every random search flips f"),
+        "success_looveren": ("—", ""),
+    },
     "09_attributions": {
         "shortcut_accuracy_confounded": ("—", "§I example, qualitative; must reach >= 0.98"),
         "shortcut_accuracy_deconfounded": ("—", "sizes crossed; a size rule gives 0.5; must reach <= 0.60"),
@@ -350,6 +370,17 @@ CHECKS: dict[str, list[Check]] = {
         Check("CelebA: Z-step more in the top eigenspace than the X-gradient, every generator",
               lambda r: all(r[f"celeba_onmanifold_share_{n}"] > r[f"celeba_onmanifold_share_x_{n}"]
                             for n in CELEBA_GENERATORS)),
+    ],
+    "08_comparisons": [
+        Check("ours at least 5 times faster per face than Zhao et al. and Van Looveren & Klaise",
+              lambda r: 5 * r["seconds_ours"] <= min(r["seconds_zhao"], r["seconds_looveren"])),
+        Check("REVISE: higher SSIM than ours, lower oracle share",
+              lambda r: r["ssim_revise"] > r["ssim_ours"] and r["oracle_revise"] < r["oracle_ours"]),
+        Check("Van Looveren & Klaise: the lowest SSIM of the four",
+              lambda r: r["ssim_looveren"] < min(r["ssim_ours"], r["ssim_revise"], r["ssim_zhao"])),
+        Check("Zhao et al.: fewer successful searches than ours",
+              lambda r: r["success_zhao"] < r["success_ours"]),
+        Check("REVISE at λ = 0 is our search exactly", lambda r: r["revise_zero_max_difference"] == 0),
     ],
     "09_attributions": [
         Check("the shortcut is learned: confounded accuracy >= 0.98",
@@ -492,6 +523,14 @@ HEADLINE: list[tuple[str, str, tuple[str, ...]]] = [
     ("07_approximate", "CelebA 10-NN share of blond: X / flow / VAE / dcGAN / StyleGAN",
      ("celeba_knn_target_share_x", "celeba_knn_target_share_flow", "celeba_knn_target_share_vae",
       "celeba_knn_target_share_gan", "celeba_knn_target_share_stylegan")),
+    ("08_comparisons", "seconds per face: ours / REVISE / Zhao / Van Looveren",
+     ("seconds_ours", "seconds_revise", "seconds_zhao", "seconds_looveren")),
+    ("08_comparisons", "SSIM to the original: ours / REVISE / Zhao / Van Looveren",
+     ("ssim_ours", "ssim_revise", "ssim_zhao", "ssim_looveren")),
+    ("08_comparisons", "linear SVM says blond: ours / REVISE / Zhao / Van Looveren",
+     ("oracle_ours", "oracle_revise", "oracle_zhao", "oracle_looveren")),
+    ("08_comparisons", "successful searches: ours / REVISE / Zhao / Van Looveren (of n_images)",
+     ("success_ours", "success_revise", "success_zhao", "success_looveren")),
     ("09_attributions", "shortcut accuracy, confounded / sizes crossed",
      ("shortcut_accuracy_confounded", "shortcut_accuracy_deconfounded")),
     ("09_attributions", "CF area / original: circle → square, square → circle",
@@ -504,11 +543,13 @@ HEADLINE: list[tuple[str, str, tuple[str, ...]]] = [
 
 def headline_markdown(results: Mapping[str, Results]) -> str:
     """The README's results table from every notebook's results (``results[stem][key]``) and
-    :data:`PAPER`; values of notebooks not run read ``not run``."""
+    :data:`PAPER` (a paper value per key, or one when they are all the same); values of notebooks
+    not run read ``not run``."""
     lines = ["| notebook | metric | paper | ours |", "|---|---|---|---|"]
     for stem, label, keys in HEADLINE:
         ours = results.get(stem, {})
-        paper = " / ".join(dict.fromkeys(PAPER.get(stem, {}).get(k, ("—", ""))[0] for k in keys))
+        refs = [PAPER.get(stem, {}).get(k, ("—", ""))[0] for k in keys]
+        paper = refs[0] if len(set(refs)) == 1 else " / ".join(refs)  # one value per key, or one for all
         value = " / ".join(_fmt(ours[k]) if k in ours else "not run" for k in keys)
         lines.append(f"| {stem} | {label} | {paper} | {value} |")
     return "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -179,6 +180,7 @@ def counterfactual_search(
     check_every: int = 5,
     progress: bool = False,
     step: str = "adam",
+    penalty: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> SearchResult:
     """Gradient ascent for a whole batch in X (adversarials, eq. 4) or in Z (counterfactuals, eq. 5).
 
@@ -197,6 +199,10 @@ def counterfactual_search(
         progress: show a tqdm bar over steps.
         step: ``"adam"`` (the paper's experiments, §IV) or ``"normalized"`` (§III's ascent, every
             step of length ``lr``).
+        penalty: ``None`` (the paper's method) or ``penalty(x_k, rows)``: one value per row, added to
+            the target's loss, where ``x_k`` are the working set's current images and ``rows`` their
+            indices in ``x``. The methods compared in Table IV are this search with a penalty
+            (:mod:`diffcf.comparison`); the stopping rule stays the target's.
 
     Raises:
         ValueError: for any bad argument above, before the first step (see the module docstring);
@@ -222,6 +228,9 @@ def counterfactual_search(
     if not (callable(getattr(target, "loss", None)) and callable(getattr(target, "reached", None))):
         raise TypeError(f"target must be a ClassTarget or a RegressionTarget, got {type(target).__name__}: "
                         f"wrap a class index, e.g. ClassTarget(9)")
+    if penalty is not None and not callable(penalty):
+        raise TypeError(f"penalty must be None or a function penalty(x_k, rows), "
+                        f"got {type(penalty).__name__}")
     _check_start(x, {"f": f, "g": g} if space == "z" else {"f": f}, bounds)
 
     def to_x(v: Tensor) -> Tensor:
@@ -267,7 +276,10 @@ def counterfactual_search(
             trajectory.append(x_all)
         if k == max_steps:
             break
-        (grad,) = torch.autograd.grad(work_target.loss(out).sum(), v)
+        loss = work_target.loss(out)
+        if penalty is not None:
+            loss = loss + penalty(x_k, idx)
+        (grad,) = torch.autograd.grad(loss.sum(), v)
         with torch.no_grad():
             v = update.step(v.detach(), grad, active)
         if (k + 1) % check_every == 0:  # the only host synchronisation

@@ -56,7 +56,8 @@ class ClassTarget:
             raise ValueError(f"t must be an int or a 1-d tensor, got shape {tuple(self.t.shape)}")
         self.confidence = confidence
 
-    def _targets(self, logits: Tensor) -> Tensor:
+    def classes(self, logits: Tensor) -> Tensor:
+        """The target class of every row of ``logits``, ``(batch,)``."""
         if logits.ndim != 2:
             raise ValueError(f"a classifier must return (batch, classes) logits, got {tuple(logits.shape)}")
         n, c = logits.shape
@@ -67,7 +68,7 @@ class ClassTarget:
 
     def check(self, logits: Tensor) -> None:
         """Validate the target classes against the classifier's output once, before the search."""
-        t = self._targets(logits)
+        t = self.classes(logits)
         c = logits.shape[1]
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= c):
             raise ValueError(f"target classes must lie in [0, {c - 1}], got {t.unique().tolist()}")
@@ -77,10 +78,10 @@ class ClassTarget:
         return self if self.t.ndim == 0 else ClassTarget(self.t[idx.cpu()], self.confidence)
 
     def loss(self, logits: Tensor) -> Tensor:
-        return nn.functional.cross_entropy(logits, self._targets(logits), reduction="none")
+        return nn.functional.cross_entropy(logits, self.classes(logits), reduction="none")
 
     def reached(self, logits: Tensor) -> Tensor:
-        t = self._targets(logits)
+        t = self.classes(logits)
         p = logits.softmax(dim=1)
         p_t = p.gather(1, t[:, None])[:, 0]
         return (p.argmax(dim=1) == t) & (p_t > self.confidence)

@@ -52,7 +52,7 @@ from torch import Tensor, nn
 from diffcf.data.celeba import ATTRIBUTES, BLOND_HAIR, attribute_index, load_celeba, quantize
 from diffcf.evaluate import balanced_accuracy
 from diffcf.models.classifiers import CELEBA_FC_WIDTHS, CelebAClassifier
-from diffcf.models.oracles import ClassAutoencoders, LinearSVMOracle
+from diffcf.models.oracles import ClassAutoencoders, ConvAutoencoder, LinearSVMOracle
 from diffcf.recipes.common import (
     glow_spec,
     image_batches,
@@ -179,6 +179,24 @@ def train_celeba_autoencoders(aes: nn.Module, device: torch.device, stage: Stage
     return metrics
 
 
+def train_celeba_autoencoder(ae: nn.Module, device: torch.device, stage: Stage, n_bits: int, steps: int,
+                             batch_size: int, lr: float, hflip: bool, seed: int) -> dict[str, float]:
+    """One autoencoder on all training faces, mean squared error, Adam (the autoencoder of Van
+    Looveren & Klaise's prototype method, notebook 08); test MSE."""
+    x, _ = load_quantized("train", _image_size(ae), n_bits)
+    x_test, _ = load_quantized("test", _image_size(ae), n_bits)
+
+    def mse_loss(model: nn.Module, xb: Tensor, _: Tensor) -> Tensor:
+        return nn.functional.mse_loss(model(xb), xb)
+
+    batches = image_batches(x, torch.zeros(len(x), dtype=torch.long), per_rank(batch_size),
+                            stream_seed(seed, stage), device, hflip=hflip)
+    fit(ae, batches, mse_loss, steps=steps, lr=lr, desc="celeba autoencoder")
+    with torch.no_grad():
+        xt = x_test.to(device)
+        return {"test_mse": round(nn.functional.mse_loss(ae(xt), xt).item(), 5)}
+
+
 def train_celeba_flow(flow: nn.Module, device: torch.device, stage: Stage, steps: int, batch_size: int,
                       lr: float, warmup_steps: int, clip_grad: float, hflip: bool,
                       seed: int) -> dict[str, float]:
@@ -201,7 +219,7 @@ FLOWS = {  # per size: the Glow's scales, steps per scale and coupling widths, a
 
 
 def celeba_specs(size: int = SIZE) -> list[ModelSpec]:
-    """The five CelebA models at ``size`` (32: the registered CPU models; 64: the paper's size,
+    """The six CelebA models at ``size`` (32: the registered CPU models; 64: the paper's size,
     names ending in ``_64``, for a GPU; see the module docstring)."""
     if size not in FLOWS:
         raise ValueError(f"CelebA recipes exist for sizes {sorted(FLOWS)}, got {size}")
@@ -249,6 +267,16 @@ def celeba_specs(size: int = SIZE) -> list[ModelSpec]:
                           "seed": 14},
             description=f"two conv autoencoders on 5-bit {size}×{size} faces, one trained only on "
                         f"not-blond (0), one only on blond (1) faces (for IM1)",
+        ),
+        ModelSpec(
+            name=f"celeba_autoencoder{suffix}",
+            build=ConvAutoencoder,
+            params={"channels": 32, "latent": 64, "in_channels": 3, "size": size},
+            train=train_celeba_autoencoder,
+            train_params={"n_bits": N_BITS, "steps": 3000, "batch_size": 64, "lr": 2e-3, "hflip": True,
+                          "seed": 16},
+            description=f"one conv autoencoder on all 5-bit {size}×{size} training faces: the "
+                        f"autoencoder and encoder of Van Looveren & Klaise's prototype method (notebook 08)",
         ),
         glow_spec(f"celeba_flow{suffix}", train_celeba_flow, "faces", 3, size, N_BITS, **flow, seed=15,
                   hflip=True),
