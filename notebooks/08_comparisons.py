@@ -168,18 +168,19 @@ plt.show()
 # %% [markdown]
 # **What the table says (default run, 2026-12-05).** Read it with the paper's Table IV beside it:
 #
-# - **Ours** is the fastest (0.14 s per face), succeeds on all 40 faces and keeps them (SSIM 0.92).
+# - **Ours** is the fastest (about 0.15 s per face; timings move by 10–15% between runs), succeeds
+#   on all 40 faces and keeps them (SSIM 0.92).
 #   The oracle calls 32% of its answers blond (notebook 04, at Λ = 0.99: 54%; at Λ = 0.5 the search
 #   stops after a median of about 15 steps, as soon as $f$ is undecided).
 # - **REVISE** (λ = 0.05) is closer to the original (SSIM 0.98) and the oracle agrees with it less
-#   often (20%, 12 points below ours), as the paper says. It is slower, but only by a third (0.19 s):
-#   at Λ = 0.5 both stop within a few dozen steps; section 5 shows the cost growing with λ.
-# - **Zhao et al.** is the slowest, 20 times ours (2.8 s per face), the least similar latent method
+#   often (20%, 12 points below ours), as the paper says. It is slower, but only by about a
+#   third: at Λ = 0.5 both stop within a few dozen steps; section 5 shows the cost growing with λ.
+# - **Zhao et al.** is the slowest, about 20 times ours (3 s per face), the least similar latent method
 #   (SSIM 0.61), and fails on 3 of 40 faces (the paper: 62 of 500): random directions in the
 #   3072-dimensional latent space rarely point where $f$ changes, so the radius grows until the face
 #   drowns in the flow's noise.
-# - **Van Looveren & Klaise** has the lowest SSIM (0.43), as in the paper, and takes 8 times our
-#   time: it runs its full 300 steps (and again for each $c$). The paper's six minutes per face went
+# - **Van Looveren & Klaise** has the lowest SSIM (0.43), as in the paper, and takes about 8 times
+#   our time: it runs its full 300 steps (and again for each $c$). The paper's six minutes per face went
 #   mostly into finding prototypes in the full training set, fast here with 8000 faces.
 #
 # The oracle column needs the SSIM column beside it. The linear SVM on pixels calls 50% of Van
@@ -206,12 +207,14 @@ plt.show()
 
 # %% [markdown]
 # **What you see (default run, 2026-12-05).** At Λ = 0.5 our counterfactuals change little: the
-# difference row is brightest on the hair and its outline (columns 1, 5, 7), the faces keep
-# identity, pose, glasses and hats, with the flow's slight blur; a reader sees lighter hair in a few
-# columns, not blond hair (notebook 04 shows the stronger change at Λ = 0.99). REVISE's answers
+# difference row is brightest on the hair (column 1, the right side of the head) and at the top of
+# the head (column 6, over the cap), faint elsewhere and almost black in column 5, a face $f$ was
+# already nearly undecided about; the faces keep identity, pose, glasses and hats, with the flow's
+# slight blur. A reader sees lighter hair in a few columns, not blond hair (notebook 04 shows the
+# stronger change at Λ = 0.99). REVISE's answers
 # cannot be told from the originals at this size. Zhao et al.'s are mostly the face under large
 # coloured blotches (columns 1, 3, 6, 8): the random latent step of large radius that happened to
-# flip $f$; where a small radius sufficed (column 5) the face is intact. Van Looveren & Klaise's
+# flip $f$; where a small radius sufficed (column 5 again) the face is intact. Van Looveren & Klaise's
 # answers are all the same pale, blurred face with long light hair, the blond prototype drawn by
 # the autoencoder, with a few isolated coloured pixels (the L1 term's sparse changes): identity,
 # pose, glasses and hat are gone, as in the paper's Fig. 15.
@@ -254,7 +257,7 @@ plt.show()
 # %% [markdown]
 # At λ = 0 REVISE returns our counterfactuals exactly (largest difference 0). Raising λ moves along
 # a trade-off (default run): SSIM rises from 0.92 to 0.99 while the oracle's share falls from 32%
-# to 20%, and the time per face doubles (0.14 s to 0.30 s at λ = 0.1), as the penalty and the
+# to 20%, and the time per face about doubles from λ = 0 to λ = 0.1, as the penalty and the
 # classifier pull against each other. The paper's reading of Table IV is this curve: a higher
 # image-space similarity is not a better counterfactual when the independent judge believes it
 # less; the penalty keeps the image near the original *in pixels*, where adversarial directions
@@ -281,7 +284,7 @@ paper.check(STEM, results)
 # On CPU-scale CelebA the paper's Table IV reads the same way: gradient ascent in the flow's latent
 # space is the fastest of the four and keeps the face; REVISE's penalty buys pixel similarity with
 # oracle agreement and time (and at λ = 0 is our method, to the last bit); a random latent search is
-# 20 times slower, fails on some faces and returns noisy images; prototype guidance in pixel space
+# about 20 times slower, fails on some faces and returns noisy images; prototype guidance in pixel space
 # gives up the original's content. The linear pixel oracle alone would rank Van Looveren & Klaise
 # and Zhao et al. above us (50% and 41% against our 32%): it is fooled by pale heads that are no
 # longer the same person, which is why the table needs its SSIM column. Where our numbers differ
