@@ -96,6 +96,9 @@ def test_natural_adversarial_answer_lies_in_the_band_that_found_it(helix_models)
     assert torch.equal(run.x[~ok], x0[~ok])
     again = natural_adversarial_search(f, x0, target, g, n_samples=16, band=band, max_bands=40, seed=3)
     assert torch.equal(again.x, run.x)
+    chunked = natural_adversarial_search(f, x0, target, g, n_samples=16, band=band, max_bands=40, seed=3,
+                                         chunk=7)
+    assert torch.equal(chunked.success, run.success) and torch.allclose(chunked.x, run.x, atol=1e-5)
 
 
 def test_natural_adversarial_search_fails_honestly_within_too_few_bands(helix_models):
@@ -138,6 +141,7 @@ def test_prototype_search_returns_valid_answers_and_retries_only_failures():
     (lambda f, g, x, t: counterfactual_search(f, x, t, space="z", g=g, penalty="l1"), TypeError),
     (lambda f, g, x, t: natural_adversarial_search(f, x, t, g, band=0.0), ValueError),
     (lambda f, g, x, t: natural_adversarial_search(f, x, t, g, n_samples=0), ValueError),
+    (lambda f, g, x, t: natural_adversarial_search(f, x, t, g, chunk=0), ValueError),
     (lambda f, g, x, t: prototype_search(f, x, t, nn.Identity(), nn.Identity(), x[:2]), ValueError),
     (lambda f, g, x, t: prototype_search(f, x, t, nn.Identity(), nn.Identity(), x, c=()), ValueError),
     (lambda f, g, x, t: prototype_search(f, x, t, nn.Identity(), nn.Identity(), x, beta=float("nan")),

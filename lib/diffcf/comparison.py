@@ -18,9 +18,11 @@ generator and stopping rule, so that a table can put them side by side:
   of smallest radius is the answer. Here: :func:`natural_adversarial_search`.
 
 Deviations: the optimiser is Adam throughout (Van Looveren & Klaise use FISTA and find their
-weight ``c`` by bisection; here ``c`` is fixed), the encoder of REVISE and Zhao et al. is the flow's
-exact ``g⁻¹`` (they train an inverter), and Zhao et al.'s hybrid refinement (shrinking the band
-around the best radius) is left out. Every method counts as successful where ``p_t > Λ``.
+weight ``c`` by bisection; here a few values of ``c`` are tried in increasing order), the encoder of
+REVISE and Zhao et al. is the flow's exact ``g⁻¹`` (they train an inverter), and Zhao et al.'s
+hybrid refinement (shrinking the band around the best radius) is left out. Every method counts as
+successful where ``f`` gives the target its largest probability and one above ``Λ``
+(:class:`~diffcf.targets.ClassTarget`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ Penalty = Callable[[Tensor, Tensor], Tensor]
 
 
 def _check_weight(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and value >= 0 and value == value and value != float("inf")):
+    if isinstance(value, bool) or not (isinstance(value, int | float) and 0 <= value < float("inf")):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
@@ -97,16 +99,18 @@ def prototype_penalty(x: Tensor, autoencoder: nn.Module, encoder: nn.Module, pro
 def natural_adversarial_search(f: nn.Module, x: Tensor, target: Target, g: Generator, n_samples: int = 64,
                                band: float = 1.0, max_bands: int = 50,
                                bounds: tuple[float, float] | None = None, seed: int = 0,
-                               progress: bool = False) -> SearchResult:
+                               progress: bool = False, chunk: int = 4096) -> SearchResult:
     """Zhao et al.'s iterative stochastic search for a batch: from ``z = g⁻¹(x)``, draw ``n_samples``
     perturbations ``z + ρ u`` per image (``u`` uniform on the unit sphere, ``ρ`` uniform in
     ``[b·band, (b+1)·band)``) in band ``b = 0, 1, ...`` until one reaches the target; keep the one
     of smallest ``ρ``. An image that no band up to ``max_bands`` flips fails (its ``x`` stays the
     original). ``steps`` counts the bands each image used (``n_samples`` queries of ``f`` each).
+    Perturbations are decoded and classified ``chunk`` at a time (memory, not results).
     """
     check_generator(g)
-    if not (isinstance(n_samples, int) and n_samples >= 1 and isinstance(max_bands, int) and max_bands >= 1):
-        raise ValueError(f"n_samples and max_bands must be integers >= 1, got {n_samples}, {max_bands}")
+    if not all(isinstance(v, int) and v >= 1 for v in (n_samples, max_bands, chunk)):
+        raise ValueError(f"n_samples, max_bands and chunk must be integers >= 1, "
+                         f"got {n_samples}, {max_bands}, {chunk}")
     if not band > 0:
         raise ValueError(f"band (the width Δr of each radius band) must be > 0, got {band}")
     gen = torch.Generator(device=x.device).manual_seed(seed)
@@ -127,10 +131,11 @@ def natural_adversarial_search(f: nn.Module, x: Tensor, target: Target, g: Gener
         u = u / u.norm(dim=2, keepdim=True)
         rho = (b + torch.rand(m, n_samples, 1, generator=gen, device=x.device)) * band
         z_try = (z[idx, None] + rho * u).reshape(m * n_samples, d)
-        x_try = g.decode(z_try)
+        x_try = torch.cat([g.decode(part) for part in z_try.split(chunk)])
         if bounds is not None:
             x_try = x_try.clamp(*bounds)
-        hit = target.select(idx.repeat_interleave(n_samples)).reached(f(x_try)).reshape(m, n_samples)
+        out = torch.cat([f(part) for part in x_try.split(chunk)])
+        hit = target.select(idx.repeat_interleave(n_samples)).reached(out).reshape(m, n_samples)
         found = hit.any(1)
         if found.any():
             best = torch.where(hit, rho[..., 0], torch.full_like(rho[..., 0], float("inf"))).argmin(1)
