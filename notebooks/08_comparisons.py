@@ -163,6 +163,7 @@ for ax, (key, title) in zip(axes, panels, strict=True):
     ax.bar(list(table), values, color=[method_colors[n] for n in table])
     ax.set_title(title, fontsize=10)
     ax.tick_params(axis="x", labelrotation=25, labelsize=8)
+    ax.margins(y=0.15)  # room for the value labels
     for i, v in enumerate(values):
         ax.text(i, v, f"{v:.2f}" if key != "success" else f"{v}", ha="center", va="bottom", fontsize=8)
 fig.suptitle(f"Table IV: not blond → blond at Λ = {confidence}, {len(x)} faces", y=1.03)
