@@ -154,6 +154,22 @@ def train_celeba_svm(svm: nn.Module, device: torch.device, stage: Stage, attribu
     return train_linear_svm(svm, _blond_data(_image_size(svm), attribute, n_bits), C, class_weight, seed)
 
 
+def _mse_loss(ae: nn.Module, xb: Tensor, _: Tensor) -> Tensor:
+    return nn.functional.mse_loss(ae(xb), xb)
+
+
+def _fit_autoencoder(ae: nn.Module, x: Tensor, x_test: Tensor, device: torch.device, stage: Stage, seed: int,
+                     steps: int, batch_size: int, lr: float, hflip: bool, desc: str) -> float:
+    """Train ``ae`` to reconstruct ``x`` (mean squared error, Adam, its own batch stream); its test
+    MSE on ``x_test``."""
+    batches = image_batches(x, torch.zeros(len(x), dtype=torch.long), per_rank(batch_size),
+                            stream_seed(seed, stage), device, hflip=hflip)
+    fit(ae, batches, _mse_loss, steps=steps, lr=lr, desc=desc)
+    with torch.no_grad():
+        xt = x_test.to(device)
+        return round(nn.functional.mse_loss(ae(xt), xt).item(), 5)
+
+
 def train_celeba_autoencoders(aes: nn.Module, device: torch.device, stage: Stage, attribute: str,
                               n_bits: int, steps: int, batch_size: int, lr: float, hflip: bool,
                               seed: int) -> dict[str, float]:
@@ -163,38 +179,23 @@ def train_celeba_autoencoders(aes: nn.Module, device: torch.device, stage: Stage
     x, attributes = load_quantized("train", size, n_bits)
     x_test, a_test = load_quantized("test", size, n_bits)
     y, y_test = attributes[:, column], a_test[:, column]
-
-    def mse_loss(ae: nn.Module, xb: Tensor, _: Tensor) -> Tensor:
-        return nn.functional.mse_loss(ae(xb), xb)
-
-    metrics: dict[str, float] = {}
+    metrics = {}
     for c in range(len(aes)):
-        batches = image_batches(x[y == c], y[y == c], per_rank(batch_size), stream_seed(seed + c, stage),
-                                device, hflip=hflip)
-        fit(aes[c], batches, mse_loss, steps=steps, lr=lr, desc=f"celeba autoencoder {c}")
-        with torch.no_grad():
-            xt = x_test[y_test == c].to(device)
-            metrics[f"test_mse_{c}"] = round(nn.functional.mse_loss(aes[c](xt), xt).item(), 5)
+        metrics[f"test_mse_{c}"] = _fit_autoencoder(aes[c], x[y == c], x_test[y_test == c], device, stage,
+                                                    seed + c, steps, batch_size, lr, hflip,
+                                                    f"celeba autoencoder {c}")
     metrics["test_mse_mean"] = round(sum(metrics.values()) / len(aes), 5)
     return metrics
 
 
 def train_celeba_autoencoder(ae: nn.Module, device: torch.device, stage: Stage, n_bits: int, steps: int,
                              batch_size: int, lr: float, hflip: bool, seed: int) -> dict[str, float]:
-    """One autoencoder on all training faces, mean squared error, Adam (the autoencoder of Van
-    Looveren & Klaise's prototype method, notebook 08); test MSE."""
+    """One autoencoder on all training faces (the autoencoder of Van Looveren & Klaise's prototype
+    method, notebook 08); test MSE."""
     x, _ = load_quantized("train", _image_size(ae), n_bits)
     x_test, _ = load_quantized("test", _image_size(ae), n_bits)
-
-    def mse_loss(model: nn.Module, xb: Tensor, _: Tensor) -> Tensor:
-        return nn.functional.mse_loss(model(xb), xb)
-
-    batches = image_batches(x, torch.zeros(len(x), dtype=torch.long), per_rank(batch_size),
-                            stream_seed(seed, stage), device, hflip=hflip)
-    fit(ae, batches, mse_loss, steps=steps, lr=lr, desc="celeba autoencoder")
-    with torch.no_grad():
-        xt = x_test.to(device)
-        return {"test_mse": round(nn.functional.mse_loss(ae(xt), xt).item(), 5)}
+    return {"test_mse": _fit_autoencoder(ae, x, x_test, device, stage, seed, steps, batch_size, lr, hflip,
+                                         "celeba autoencoder")}
 
 
 def train_celeba_flow(flow: nn.Module, device: torch.device, stage: Stage, steps: int, batch_size: int,
